@@ -1,0 +1,371 @@
+"""Exact k-nearest-neighbour search with per-query exclusions.
+
+This is the one search layer both estimators use. Given a bank, queries and,
+per query, a group of bank ids it may not receive (itself, its positive, rows
+sharing its label) plus a minimum distance (copies at distance 0, the
+positive-aware margin), it returns the ``k`` nearest allowed bank ids with
+their distances, ordered by distance and then by id.
+
+How exactness is kept while the arithmetic is float32:
+
+1. a backend proposes ``k + overfetch`` candidates with a squared-distance
+   estimate (brute force: a float32 GEMM with the exclusions applied before
+   ``topk``; trees: exact float64 distances; faiss / hnswlib: their own);
+2. the candidates are re-ranked on float64 distances computed directly from
+   the stored bank (a copy of the query is exactly 0 there);
+3. a row is complete when it has ``k`` allowed candidates and no unfetched
+   candidate can beat the ``k``-th (the fetched boundary, less the float32
+   error bound, is not below it); other rows are asked again with twice the
+   ``k``. Approximate backends only need ``k`` allowed candidates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn import get_config
+from sklearn.utils import gen_even_slices
+
+from ._backends import FaissBackend, HnswlibBackend, TorchBruteBackend, TreeBackend
+
+ALGORITHMS = ("auto", "brute", "ball_tree", "kd_tree", "faiss_flat", "faiss_hnsw", "hnswlib")
+METRICS = ("euclidean", "cosine")
+_EPS32 = float(np.finfo(np.float32).eps)
+# Extra candidates fetched beyond k so that copies, guard skips and float32
+# near-ties rarely force a second query.
+_OVERFETCH = 8
+# Bytes of float64 scratch the exact re-ranking may use at once.
+_RERANK_BYTES = 64 * 2**20
+
+
+@dataclass
+class SearchResult:
+    """Output of :meth:`NeighborSearch.kneighbors`.
+
+    Attributes
+    ----------
+    distances : ndarray of shape (n_queries, k)
+        Metric distances, ascending; ``inf`` where a row ran out of allowed ids.
+    ids : ndarray of int64 of shape (n_queries, k)
+        Bank ids; ``-1`` where a row ran out of allowed ids.
+    n_copies : ndarray of int64 of shape (n_queries,)
+        Candidates skipped because they are copies of the query (distance 0).
+    n_below : ndarray of int64 of shape (n_queries,)
+        Candidates skipped because they were not farther than ``min_distance``.
+    """
+
+    distances: np.ndarray
+    ids: np.ndarray
+    n_copies: np.ndarray
+    n_below: np.ndarray
+
+
+def resolve_algorithm(algorithm: str, n_bank: int, n_features: int, device: str) -> str:
+    """Pick the backend for ``algorithm="auto"``.
+
+    Trees only prune in a handful of dimensions (benchmarks/search_crossover.py):
+    at 8 features a kd-tree beat brute force from 10k bank rows on; at 16 and
+    more brute force won at every size measured. Any GPU device means brute.
+    """
+    if algorithm != "auto":
+        return algorithm
+    if device != "cpu":
+        return "brute"
+    if n_features <= 8 and n_bank >= 10_000:
+        return "kd_tree"
+    return "brute"
+
+
+def to_metric_distance(sq_dist: np.ndarray, metric: str) -> np.ndarray:
+    """Squared euclidean distance (of normalised rows for cosine) to the metric's."""
+    if metric == "cosine":
+        # |a - b|^2 = 2 - 2 cos(a, b) for unit vectors.
+        return sq_dist / 2.0
+    return np.sqrt(sq_dist)
+
+
+def to_squared_distance(distance: np.ndarray, metric: str) -> np.ndarray:
+    """Inverse of :func:`to_metric_distance`."""
+    if metric == "cosine":
+        return distance * 2.0
+    return np.square(distance)
+
+
+def normalize_rows(array: np.ndarray, input_name: str) -> np.ndarray:
+    """Unit-normalise rows in float64 and return them in the input dtype."""
+    norms = np.linalg.norm(array.astype(np.float64, copy=False), axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise ValueError(
+            f"metric='cosine' needs non-zero rows, but row {int(zero[0])} of "
+            f"{input_name} has norm 0 ({zero.size} such row(s))."
+        )
+    return (array / norms[:, None]).astype(array.dtype, copy=False)
+
+
+class LabelGroups:
+    """Bank ids grouped by label, to exclude a query's whole group at once."""
+
+    def __init__(self, labels: np.ndarray):
+        self.labels = labels
+        self.order = np.argsort(labels, kind="stable")
+        counts = np.bincount(labels)
+        self.start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.counts = counts
+        self.max_size = int(counts.max()) if counts.size else 0
+
+    def members(self, query_labels: np.ndarray):
+        """(row, bank id) pairs of every bank id sharing each row's label."""
+        known = query_labels >= 0
+        sizes = np.where(known, self.counts[np.where(known, query_labels, 0)], 0)
+        rows = np.repeat(np.arange(len(query_labels)), sizes)
+        offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        starts = np.repeat(self.start[np.where(known, query_labels, 0)], sizes)
+        return rows, self.order[starts + offsets]
+
+
+class NeighborSearch:
+    """Index a bank and answer exclusion-aware k-nearest-neighbour queries.
+
+    Parameters
+    ----------
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Cosine distance is ``1 - cos``; rows are normalised once at fit.
+    algorithm : str, default="auto"
+        One of :data:`ALGORITHMS`.
+    leaf_size : int, default=40
+        Leaf size of the ball/kd tree.
+    device : str, default="cpu"
+        Torch device of the brute-force backend ("cuda" for a GPU).
+    search_params : dict or None, default=None
+        Backend options: ``M``, ``ef_construction``, ``ef_search`` for HNSW.
+    n_jobs : int or None, default=None
+        Threads for tree and HNSW queries (joblib's convention: -1 = all).
+    random_state : int, default=0
+        Seed of the HNSW graph construction.
+    """
+
+    def __init__(self, *, metric="euclidean", algorithm="auto", leaf_size=40,
+                 device="cpu", search_params=None, n_jobs=None, random_state=0):
+        self.metric = metric
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
+        self.device = device
+        self.search_params = search_params
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, bank: np.ndarray, labels: np.ndarray | None = None,
+            input_name: str = "X") -> NeighborSearch:
+        """Index ``bank`` (validated float32/float64, finite, 2-D).
+
+        ``labels`` are non-negative int codes: a query never receives a bank
+        id whose label equals its own.
+        """
+        if self.metric == "cosine":
+            bank = normalize_rows(bank, input_name)
+        self.bank_ = bank
+        self.bank32_ = np.ascontiguousarray(bank, dtype=np.float32)
+        n_bank, n_features = bank.shape
+        self.algorithm_ = resolve_algorithm(self.algorithm, n_bank, n_features, self.device)
+        if self.device != "cpu" and self.algorithm_ != "brute":
+            raise ValueError(
+                f"device={self.device!r} runs the brute-force backend only; got "
+                f"algorithm={self.algorithm_!r}. Use algorithm='brute' or 'auto'."
+            )
+        self.groups_ = LabelGroups(labels) if labels is not None else None
+        self.backend_ = self._make_backend().fit(self.bank32_, self.bank_)
+        sq_norms = np.einsum("ij,ij->i", self.bank32_, self.bank32_, dtype=np.float64)
+        self._max_norm = math.sqrt(float(sq_norms.max()))
+        return self
+
+    def _make_backend(self):
+        params = self.search_params or {}
+        if self.algorithm_ == "brute":
+            if params:
+                raise ValueError(
+                    f"search_params must be empty for algorithm='brute'; got {sorted(params)}."
+                )
+            return TorchBruteBackend(self.device)
+        if self.algorithm_ in ("ball_tree", "kd_tree"):
+            return TreeBackend(self.algorithm_, self.leaf_size)
+        if self.algorithm_ in ("faiss_flat", "faiss_hnsw"):
+            return FaissBackend(self.algorithm_, params)
+        return HnswlibBackend(params, n_jobs=_effective_threads(self.n_jobs),
+                              random_state=self.random_state)
+
+    @property
+    def n_bank_(self) -> int:
+        return self.bank_.shape[0]
+
+    def prepare_queries(self, queries: np.ndarray, input_name: str = "X") -> np.ndarray:
+        """Queries in the bank's space (normalised for cosine)."""
+        if self.metric == "cosine":
+            return normalize_rows(queries, input_name)
+        return queries
+
+    def pair_distances(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Exact metric distance from each prepared query row to its ``ids``."""
+        return to_metric_distance(self._exact_sq(queries, ids), self.metric)
+
+    def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None,
+                   min_distance=None, working_memory=None) -> SearchResult:
+        """Find the ``k`` nearest allowed bank ids of each prepared query.
+
+        Parameters
+        ----------
+        queries : ndarray of shape (n_queries, n_features)
+            Output of :meth:`prepare_queries`.
+        k : int
+            Neighbours per query.
+        query_labels : ndarray of int64 of shape (n_queries,) or None
+            Label code per query (-1: none); bank ids with the same label are
+            excluded.
+        min_distance : ndarray of shape (n_queries,) or None
+            A candidate is allowed only when strictly farther than this
+            (default 0, which drops copies of the query).
+        working_memory : int or None
+            MiB of scratch per chunk (sklearn's ``working_memory`` setting
+            when None).
+        """
+        n_queries = queries.shape[0]
+        k = min(k, self.n_bank_)
+        if query_labels is None or self.groups_ is None:
+            query_labels = np.full(n_queries, -1, dtype=np.int64)
+        lower_sq = np.zeros(n_queries) if min_distance is None else \
+            to_squared_distance(np.asarray(min_distance, dtype=np.float64), self.metric)
+        chunk = self._chunk_rows(n_queries, k, working_memory)
+        n_slices = -(-n_queries // chunk)
+        n_threads = 1 if self.algorithm_ == "brute" else _effective_threads(self.n_jobs)
+        # Torch spreads the brute-force GEMM and topk over its own threads;
+        # the other backends get one slice per thread. Slices are even and
+        # concatenated in order, so results never depend on n_jobs or chunking.
+        n_slices = min(max(n_slices, n_threads), max(n_queries, 1))
+        slices = list(gen_even_slices(n_queries, n_slices))
+
+        def run(sl):
+            return self._search_chunk(queries[sl], query_labels[sl], lower_sq[sl], k)
+
+        if n_threads == 1 or len(slices) == 1:
+            parts = [run(sl) for sl in slices]
+        else:
+            parts = Parallel(n_jobs=n_threads, prefer="threads")(
+                delayed(run)(sl) for sl in slices
+            )
+        return SearchResult(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
+
+    def _chunk_rows(self, n_queries: int, k: int, working_memory) -> int:
+        if self.algorithm_ == "brute":
+            # One float32 score block row plus topk scratch per query.
+            row_bytes = 8 * self.n_bank_
+        else:
+            row_bytes = 8 * (k + _OVERFETCH) * self.bank_.shape[1] * 2
+        return chunk_rows(row_bytes, n_queries, working_memory)
+
+    def _search_chunk(self, queries, query_labels, lower_sq, k):
+        n_rows = queries.shape[0]
+        distances = np.full((n_rows, k), np.inf)
+        ids_out = np.full((n_rows, k), -1, dtype=np.int64)
+        n_copies = np.zeros(n_rows, dtype=np.int64)
+        n_below = np.zeros(n_rows, dtype=np.int64)
+        if k == 0 or n_rows == 0:
+            return distances, ids_out, n_copies, n_below
+        queries32 = np.ascontiguousarray(queries, dtype=np.float32)
+        excludes_before_selection = self.algorithm_ == "brute"
+        overfetch = _OVERFETCH
+        if self.groups_ is not None and not excludes_before_selection:
+            overfetch += self.groups_.max_size
+        fetch = min(self.n_bank_, k + overfetch)
+        error = self._error_bound(queries32)
+        todo = np.arange(n_rows)
+        while todo.size:
+            labels = query_labels[todo]
+            rows = cols = None
+            if excludes_before_selection and self.groups_ is not None:
+                rows, cols = self.groups_.members(labels)
+            ids, estimate = self.backend_.candidates(
+                queries32[todo], queries[todo], fetch, rows, cols
+            )
+            exact = self._exact_sq(queries[todo], ids)
+            fetched = ids >= 0
+            same_label = np.zeros_like(fetched)
+            if self.groups_ is not None:
+                same_label = fetched & (labels[:, None] >= 0) & \
+                    (self.groups_.labels[np.where(fetched, ids, 0)] == labels[:, None])
+            candidate = fetched & ~same_label
+            is_copy = candidate & (exact == 0)
+            is_below = candidate & ~is_copy & (exact <= lower_sq[todo, None])
+            allowed = candidate & ~is_copy & ~is_below
+            key = np.where(allowed, exact, np.inf)
+            order = np.lexsort((np.where(allowed, ids, np.iinfo(np.int64).max), key), axis=1)
+            sorted_key = np.take_along_axis(key, order, axis=1)[:, :k]
+            sorted_ids = np.take_along_axis(ids, order, axis=1)[:, :k]
+            n_allowed = allowed.sum(axis=1)
+            kth = sorted_key[:, -1] if sorted_key.shape[1] == k else np.full(len(todo), np.inf)
+            exhausted = (fetch >= self.n_bank_) | (~fetched).any(axis=1)
+            if self.backend_.estimate == "approximate":
+                complete = exhausted | (n_allowed >= k)
+            else:
+                boundary = np.where(fetched, estimate, -np.inf).max(axis=1)
+                complete = exhausted | (
+                    (n_allowed >= k) & (boundary - error[todo] >= kth)
+                )
+            done = todo[complete]
+            sorted_ids = np.where(np.isfinite(sorted_key), sorted_ids, -1)
+            distances[done, : sorted_key.shape[1]] = to_metric_distance(
+                sorted_key[complete], self.metric
+            )
+            ids_out[done, : sorted_key.shape[1]] = sorted_ids[complete]
+            ahead = exact < kth[:, None]
+            n_copies[done] = (is_copy & ahead).sum(axis=1)[complete]
+            n_below[done] = (is_below & ahead).sum(axis=1)[complete]
+            todo = todo[~complete]
+            fetch = min(self.n_bank_, 2 * fetch)
+        return distances, ids_out, n_copies, n_below
+
+    def _error_bound(self, queries32: np.ndarray) -> np.ndarray:
+        """Bound on the float32 error of a squared-distance estimate, per row."""
+        if self.backend_.estimate == "exact":
+            return np.zeros(len(queries32))
+        q_norm = np.sqrt(np.einsum("ij,ij->i", queries32, queries32, dtype=np.float64))
+        # 8 * sqrt(d) * eps bounds the rounding of a length-d float32 dot
+        # product with a wide margin (the typical error grows with sqrt(d));
+        # the margin only costs a re-query of the rare row that sits near it.
+        d = queries32.shape[1]
+        return 8.0 * math.sqrt(d) * _EPS32 * (q_norm + self._max_norm) ** 2
+
+    def _exact_sq(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Squared distances in float64, computed from differences (no cancellation)."""
+        n_rows, width = ids.shape
+        out = np.full((n_rows, width), np.inf)
+        if n_rows == 0 or width == 0:
+            return out
+        safe = np.where(ids >= 0, ids, 0)
+        step = max(1, _RERANK_BYTES // (8 * width * max(1, queries.shape[1])))
+        for start in range(0, n_rows, step):
+            sl = slice(start, start + step)
+            diff = self.bank_[safe[sl]].astype(np.float64) - queries[sl, None, :]
+            out[sl] = np.einsum("ijk,ijk->ij", diff, diff)
+        out[ids < 0] = np.inf
+        return out
+
+
+def chunk_rows(row_bytes: int, n_rows: int, working_memory=None) -> int:
+    """Rows per chunk so that one chunk's scratch fits ``working_memory`` MiB.
+
+    Follows scikit-learn's ``working_memory`` setting (``sklearn.set_config``)
+    when ``working_memory`` is None; at least one row.
+    """
+    if working_memory is None:
+        working_memory = get_config()["working_memory"]
+    rows = int(working_memory * 2**20 // max(row_bytes, 1))
+    return max(1, min(rows, max(n_rows, 1)))
+
+
+def _effective_threads(n_jobs) -> int:
+    from joblib import effective_n_jobs
+
+    return max(1, effective_n_jobs(n_jobs))

@@ -1,0 +1,156 @@
+"""Input validation shared by the estimators.
+
+Every message names the argument, what was expected and what was received,
+the way scikit-learn's parameter validation does.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
+
+# float32 is kept as it is (half the memory, and what the GEMM runs in);
+# every other numeric dtype, float16 and integers included, becomes float64.
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def check_embeddings(array, *, input_name: str) -> np.ndarray:
+    """Validate one 2-D embedding matrix without an estimator.
+
+    Parameters
+    ----------
+    array : array-like of shape (n_rows, n_features)
+        The matrix to check.
+    input_name : str
+        Name of the argument, used in error messages.
+
+    Returns
+    -------
+    array : ndarray of shape (n_rows, n_features)
+        float32 or float64, finite, at least one row and one column.
+    """
+    _reject_non_2d(array, input_name)
+    return check_array(
+        array,
+        dtype=FLOAT_DTYPES,
+        ensure_all_finite=True,
+        input_name=input_name,
+    )
+
+
+def _reject_non_2d(array, input_name: str) -> None:
+    """Raise a clear error for 1-D / 3-D input before sklearn's generic one."""
+    ndim = getattr(array, "ndim", None)
+    if ndim is None and not hasattr(array, "shape"):
+        try:
+            ndim = np.ndim(array)
+        except Exception:  # ragged lists: leave the message to check_array
+            return
+    if ndim is not None and ndim != 2:
+        shape = np.shape(array) if ndim < 3 else array.shape
+        raise ValueError(
+            f"{input_name} must be a 2-D array of shape (n_samples, n_features); "
+            f"got an array with {ndim} dimension(s) and shape {tuple(shape)}. "
+            "Reshape a single embedding with array.reshape(1, -1)."
+        )
+
+
+def validate_pairs(estimator, X, y, *, reset: bool = True):
+    """Validate ``fit``'s point matrix ``X`` and its ``y``.
+
+    ``y`` may be a counter matrix of the same shape as ``X`` (paired mode),
+    a 1-D label vector (label mode: rows sharing a label are never each
+    other's negatives), or None (every row is its own group).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples, n_features), ndarray of shape (n_samples,) or None
+    """
+    _reject_non_2d(X, "X")
+    if y is None:
+        X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
+        return X, None
+    y_ndim = np.ndim(y) if not hasattr(y, "ndim") else y.ndim
+    if y_ndim == 2:
+        X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
+        y = check_embeddings(y, input_name="y")
+        if y.shape != X.shape:
+            raise ValueError(
+                "y (the counter embeddings) must have the same shape as X (the "
+                f"point embeddings): expected {X.shape}, got {y.shape}. Row i of y "
+                "is the positive of row i of X."
+            )
+        return X, y
+    if y_ndim == 1:
+        X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                "y as a 1-D label vector must have one label per row of X: "
+                f"expected {X.shape[0]} labels, got {y.shape[0]}."
+            )
+        return X, y
+    raise ValueError(
+        "y must be a 2-D counter matrix of the same shape as X, a 1-D label vector "
+        f"or None; got an array with {y_ndim} dimensions."
+    )
+
+
+def check_indices(indices, *, n_queries: int, n_indexable: int, name: str = "indices"):
+    """Validate anchor positions passed alongside queries.
+
+    Parameters
+    ----------
+    indices : array-like of int of shape (n_queries,) or None
+        Position of each query row among the fitted anchors.
+    n_queries : int
+        Number of query rows the indices must match.
+    n_indexable : int
+        Indices must lie in ``[0, n_indexable)``.
+    name : str, default="indices"
+        Argument name used in messages.
+
+    Returns
+    -------
+    indices : ndarray of int64 of shape (n_queries,) or None
+    """
+    if indices is None:
+        return None
+    arr = np.asarray(indices)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array of anchor positions; got shape {arr.shape}."
+        )
+    if arr.shape[0] != n_queries:
+        raise ValueError(
+            f"{name} must have one entry per query row: expected {n_queries}, "
+            f"got {arr.shape[0]}."
+        )
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            raise TypeError(
+                f"{name} must hold integers; got dtype {arr.dtype}. Cast whole "
+                f"numbers explicitly with {name}.astype(int)."
+            )
+        raise TypeError(f"{name} must hold integers; got dtype {arr.dtype}.")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and (arr.min() < 0 or arr.max() >= n_indexable):
+        bad = arr[(arr < 0) | (arr >= n_indexable)][0]
+        raise ValueError(
+            f"{name} must lie in [0, {n_indexable}) (the fitted anchors); "
+            f"got {int(bad)}."
+        )
+    return arr
+
+
+def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
+    """Check an integer argument that is not a constructor parameter."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}; got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value}.")
+    return int(value)

@@ -226,7 +226,8 @@ class NeighborSearch:
             excluded.
         min_distance : ndarray of shape (n_queries,) or None
             A candidate is allowed only when strictly farther than this
-            (default 0, which drops copies of the query).
+            (default 0, which drops copies of the query; a negative value
+            admits copies too).
         working_memory : int or None
             MiB of scratch per chunk (sklearn's ``working_memory`` setting
             when None).
@@ -235,8 +236,12 @@ class NeighborSearch:
         k = min(k, self.n_bank_)
         if query_labels is None or self.groups_ is None:
             query_labels = np.full(n_queries, -1, dtype=np.int64)
-        lower_sq = np.zeros(n_queries) if min_distance is None else \
-            to_squared_distance(np.asarray(min_distance, dtype=np.float64), self.metric)
+        lower_sq = np.zeros(n_queries)
+        if min_distance is not None:
+            min_distance = np.asarray(min_distance, dtype=np.float64)
+            # A negative bound admits everything, copies included.
+            lower_sq = np.where(min_distance < 0, -1.0,
+                                to_squared_distance(np.maximum(min_distance, 0), self.metric))
         chunk = self._chunk_rows(n_queries, k, working_memory)
         n_slices = -(-n_queries // chunk)
         n_threads = 1 if self.algorithm_ == "brute" else _effective_threads(self.n_jobs)

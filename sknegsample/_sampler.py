@@ -210,7 +210,7 @@ class HybridNegativeSampler(TransformerMixin, BaseEstimator):
             bank = X
             labels = np.arange(n_rows) if y is None else np.unique(y, return_inverse=True)[1]
         labels = labels.astype(np.int64)
-        self._check_enough_negatives(bank.shape[0], labels)
+        self._check_enough_negatives(n_rows, bank.shape[0], labels)
         if self.positive_margin is not None and not paired:
             raise ValueError(
                 "positive_margin needs paired data (y = counter embeddings of shape "
@@ -224,13 +224,14 @@ class HybridNegativeSampler(TransformerMixin, BaseEstimator):
         # Each fitted anchor's label code, for transform(..., indices=...).
         self._anchor_labels = labels[:n_rows]
 
-    def _check_enough_negatives(self, n_bank, labels):
+    def _check_enough_negatives(self, n_rows, n_bank, labels):
         largest_group = int(np.bincount(labels).max())
         available = n_bank - largest_group
         if available < self.n_negatives:
             raise ValueError(
                 f"n_negatives={self.n_negatives} needs at least that many allowed "
-                f"negatives per anchor, but the bank has {n_bank} rows and an anchor "
+                f"negatives per anchor, but fit got n_samples={n_rows}: the bank has "
+                f"{n_bank} rows and an anchor "
                 f"may not receive {largest_group} of them (itself, its positive or "
                 f"its label group): only {available} allowed. Pass more pairs or "
                 "lower n_negatives."

@@ -41,19 +41,26 @@ def check_embeddings(array, *, input_name: str) -> np.ndarray:
     )
 
 
+def _ndim(array) -> int | None:
+    """Number of dimensions, or None for ragged input (check_array explains)."""
+    ndim = getattr(array, "ndim", None)
+    if isinstance(ndim, int):
+        return ndim
+    try:
+        # np.asarray rather than np.ndim: array-likes may refuse numpy's
+        # array functions but still convert.
+        return np.asarray(array).ndim
+    except (ValueError, TypeError):
+        return None
+
+
 def _reject_non_2d(array, input_name: str) -> None:
     """Raise a clear error for 1-D / 3-D input before sklearn's generic one."""
-    ndim = getattr(array, "ndim", None)
-    if ndim is None and not hasattr(array, "shape"):
-        try:
-            ndim = np.ndim(array)
-        except Exception:  # ragged lists: leave the message to check_array
-            return
+    ndim = _ndim(array)
     if ndim is not None and ndim != 2:
-        shape = np.shape(array) if ndim < 3 else array.shape
         raise ValueError(
             f"{input_name} must be a 2-D array of shape (n_samples, n_features); "
-            f"got an array with {ndim} dimension(s) and shape {tuple(shape)}. "
+            f"got an array with {ndim} dimension(s) and shape {np.shape(np.asarray(array))}. "
             "Reshape a single embedding with array.reshape(1, -1)."
         )
 
@@ -74,7 +81,7 @@ def validate_pairs(estimator, X, y, *, reset: bool = True):
     if y is None:
         X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
         return X, None
-    y_ndim = np.ndim(y) if not hasattr(y, "ndim") else y.ndim
+    y_ndim = _ndim(y)
     if y_ndim == 2:
         X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
         y = check_embeddings(y, input_name="y")

@@ -137,8 +137,8 @@ def draw_random(search: NeighborSearch, queries, keys, query_labels, taken, slot
     for attempt in range(_MAX_ATTEMPTS):
         cand = (hash_uint64(seed, keys[pending], slot, attempt, stream)
                 % np.uint64(n_bank)).astype(np.int64)
-        ok = _allowed(search, labels, queries[pending], query_labels[pending],
-                      taken[pending], cand, pending, allowed_extra)
+        ok = _allowed(labels, query_labels[pending], taken[pending], cand, pending,
+                      allowed_extra)
         d = search.pair_distances(queries[pending], cand[:, None])[:, 0]
         ok &= d > 0
         ids[pending[ok]] = cand[ok]
@@ -147,25 +147,42 @@ def draw_random(search: NeighborSearch, queries, keys, query_labels, taken, slot
         if not pending.size:
             return ids, dist
     for row in pending:
-        everything = np.arange(n_bank)
-        ok = _allowed(search, labels, queries[[row] * n_bank], np.full(n_bank, query_labels[row]),
-                      np.broadcast_to(taken[row], (n_bank, taken.shape[1])), everything,
-                      np.full(n_bank, row), allowed_extra)
-        d = search.pair_distances(queries[[row]], everything[None, :])[0]
-        choices = np.flatnonzero(ok & (d > 0))
-        if not choices.size:
-            raise ValueError(
-                "Not enough allowed negatives: an anchor has no bank id left that is "
-                "not itself, its positive, a same-label row, a copy of it or already "
-                f"picked or over max_negative_uses (n_negatives slot {slot}). Lower "
-                "n_negatives, raise max_negative_uses or add data."
-            )
-        pick = choices[int(hash_uint64(seed, keys[row:row + 1], slot, stream)[0] % choices.size)]
-        ids[row], dist[row] = pick, d[pick]
+        ids[row], dist[row] = _draw_by_listing(
+            search, labels, queries[row], keys[row], query_labels[row], taken[row], row,
+            slot, seed, stream, allowed_extra,
+        )
     return ids, dist
 
 
-def _allowed(search, labels, queries, query_labels, taken, cand, rows, allowed_extra):
+def _draw_by_listing(search, labels, query, key, query_label, taken, row, slot, seed, stream,
+                     allowed_extra):
+    """Uniform draw for a row whose allowed ids are too rare for rejection.
+
+    Lists the ids allowed by label, ``taken`` and ``allowed_extra``, visits
+    them in a hashed (uniformly random) order and returns the first that is
+    not a copy of the query, checking copies a block at a time.
+    """
+    everything = np.arange(search.n_bank_)
+    ok = _allowed(labels, np.full(search.n_bank_, query_label),
+                  np.broadcast_to(taken, (search.n_bank_, taken.shape[0])), everything,
+                  np.full(search.n_bank_, row), allowed_extra)
+    choices = np.flatnonzero(ok)
+    order = choices[np.argsort(hash_uint64(seed, np.uint64(key), slot, stream, choices))]
+    for start in range(0, order.size, 256):
+        block = order[start:start + 256]
+        d = search.pair_distances(query[None, :], block[None, :])[0]
+        good = np.flatnonzero(d > 0)
+        if good.size:
+            return block[good[0]], d[good[0]]
+    raise ValueError(
+        "Not enough allowed negatives: an anchor has no bank id left that is "
+        "not itself, its positive, a same-label row, a copy of it or already "
+        f"picked or over max_negative_uses (n_negatives slot {slot}). Lower "
+        "n_negatives, raise max_negative_uses or add data."
+    )
+
+
+def _allowed(labels, query_labels, taken, cand, rows, allowed_extra):
     ok = ~(taken == cand[:, None]).any(axis=1)
     if labels is not None:
         ok &= ~((query_labels >= 0) & (labels[cand] == query_labels))

@@ -298,3 +298,16 @@ def test_leaf_size_two_is_reachable():
     sampler.fit(point, counter)
     assert sampler.search_.backend_.tree_.get_arrays()[0].shape == (120, 5)
     assert HybridNegativeSampler().leaf_size == 40
+
+
+def test_rare_allowed_ids_are_still_drawn_uniformly():
+    # 198 rows share label 0, so a label-0 anchor may only receive one of the
+    # two label-1 rows: rejection sampling gives up and lists the allowed ids.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    labels = np.zeros(200, dtype=int)
+    labels[[10, 20]] = 1
+    negatives = HybridNegativeSampler(random_rate=1.0, random_state=0).fit_transform(X, labels)
+    majority = negatives[labels == 0, 0]
+    assert set(majority) == {10, 20}
+    assert 0.35 < np.mean(majority == 10) < 0.65

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -173,7 +174,7 @@ class HybridNegativeSampler(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> HybridNegativeSampler:
         """Index the bank of points and counters.
 
         Parameters
@@ -242,7 +243,7 @@ class HybridNegativeSampler(TransformerMixin, BaseEstimator):
                 f"the window holds every hard negative; got {self.n_candidates}."
             )
 
-    def transform(self, X, indices=None):
+    def transform(self, X: ArrayLike, indices: ArrayLike | None = None) -> np.ndarray:
         """Mine negatives for each row of ``X``.
 
         Parameters
@@ -266,7 +267,7 @@ class HybridNegativeSampler(TransformerMixin, BaseEstimator):
         return self._mine(X, indices)[0].negatives
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
         """Fit, then mine negatives for every training anchor.
 
         Equivalent to ``fit(X, y).transform(X, indices=np.arange(len(X)))``,

@@ -311,3 +311,12 @@ def test_rare_allowed_ids_are_still_drawn_uniformly():
     majority = negatives[labels == 0, 0]
     assert set(majority) == {10, 20}
     assert 0.35 < np.mean(majority == 10) < 0.65
+
+
+def test_readonly_memmap_without_counters(tmp_path):
+    X, _ = _pairs(n_pairs=30, dtype=np.float32)
+    np.save(tmp_path / "x.npy", X)
+    X_map = np.load(tmp_path / "x.npy", mmap_mode="r")
+    sampler = HybridNegativeSampler(random_rate=0.0)
+    np.testing.assert_array_equal(sampler.fit_transform(X_map), sampler.fit_transform(X))
+    np.testing.assert_array_equal(sampler.transform(X_map), sampler.transform(X))

@@ -5,10 +5,14 @@ scikit-learn-native estimators over paired embeddings: ``point`` and
 """
 
 from ._bank import bank_ids_to_pairs, decaying_random_rate
+from ._callbacks import CurriculumRemining
 from ._sampler import HybridNegativeSampler
+from ._scorer import BallTreePairScorer
 from ._version import __version__
 
 __all__ = [
+    "BallTreePairScorer",
+    "CurriculumRemining",
     "HybridNegativeSampler",
     "__version__",
     "bank_ids_to_pairs",

@@ -6,7 +6,9 @@ the way scikit-learn's parameter validation does.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import re
 
 import numpy as np
 from sklearn.utils import check_array
@@ -33,12 +35,40 @@ def check_embeddings(array, *, input_name: str) -> np.ndarray:
         float32 or float64, finite, at least one row and one column.
     """
     _reject_non_2d(array, input_name)
-    return check_array(
-        array,
-        dtype=FLOAT_DTYPES,
-        ensure_all_finite=True,
-        input_name=input_name,
-    )
+    with naming(input_name):
+        return check_array(
+            array,
+            dtype=FLOAT_DTYPES,
+            ensure_all_finite=True,
+            input_name=input_name,
+        )
+
+
+def validate_queries(estimator, X, *, input_name: str = "X") -> np.ndarray:
+    """``validate_data(estimator, X, reset=False)`` for a fitted estimator's queries.
+
+    Adds the 2-D check and the argument name to every message.
+    """
+    _reject_non_2d(X, input_name)
+    with naming(input_name):
+        return validate_data(estimator, X=X, reset=False, dtype=FLOAT_DTYPES)
+
+
+@contextlib.contextmanager
+def naming(input_name: str):
+    """Prefix the argument name to a validation error that does not mention it.
+
+    Some of scikit-learn's and numpy's messages ("Found array with 0
+    sample(s)", "could not convert string to float", "Complex data not
+    supported") do not say which argument they are about.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        if re.search(rf"\b{re.escape(input_name)}\b", str(exc)):
+            raise
+        kind = ValueError if isinstance(exc, ValueError) else TypeError
+        raise kind(f"{input_name} is invalid: {exc}") from exc
 
 
 def _ndim(array) -> int | None:
@@ -61,7 +91,7 @@ def _reject_non_2d(array, input_name: str) -> None:
         raise ValueError(
             f"{input_name} must be a 2-D array of shape (n_samples, n_features); "
             f"got an array with {ndim} dimension(s) and shape {np.shape(np.asarray(array))}. "
-            "Reshape a single embedding with array.reshape(1, -1)."
+            "Reshape your data with array.reshape(1, -1) if it is a single embedding."
         )
 
 
@@ -79,11 +109,13 @@ def validate_pairs(estimator, X, y, *, reset: bool = True):
     """
     _reject_non_2d(X, "X")
     if y is None:
-        X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
+        with naming("X"):
+            X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
         return X, None
     y_ndim = _ndim(y)
     if y_ndim == 2:
-        X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
+        with naming("X"):
+            X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
         y = check_embeddings(y, input_name="y")
         if y.shape != X.shape:
             raise ValueError(
@@ -93,8 +125,10 @@ def validate_pairs(estimator, X, y, *, reset: bool = True):
             )
         return X, y
     if y_ndim == 1:
-        X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
-        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        with naming("X"):
+            X = validate_data(estimator, X=X, reset=reset, dtype=FLOAT_DTYPES)
+        with naming("y"):
+            y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         if y.shape[0] != X.shape[0]:
             raise ValueError(
                 "y as a 1-D label vector must have one label per row of X: "

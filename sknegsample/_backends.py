@@ -6,11 +6,21 @@ search layer then re-ranks the candidates exactly in float64, filters them and
 asks again with a larger ``k`` when a row ran short, so a backend only has to
 be fast, not exact or exclusion-aware. The brute backend is the exception: it
 applies exclusions before selection, which spares the re-query.
+
+Persistence: a backend's ``__getstate__`` keeps only plain Python values and
+numpy arrays (no torch tensor, tree or native index object), so that pickle,
+joblib and skops files need to trust no type outside sknegsample, and a model
+saved on a GPU loads on a CPU. Indexes that are cheap and deterministic to
+rebuild from the bank (brute force, trees, faiss' flat index) are rebuilt by
+``restore``; HNSW graphs, whose construction is multi-threaded and therefore
+not reproducible, are kept as their serialised bytes.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import warnings
 
 import numpy as np
 import torch
@@ -33,9 +43,20 @@ class TorchBruteBackend:
         self.device = device
 
     def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> TorchBruteBackend:
-        self._bank = torch.from_numpy(bank32).to(self.device)
+        self._bank = _tensor(bank32, self.device)
         self._sq_norms = (self._bank * self._bank).sum(dim=1)
         return self
+
+    def __getstate__(self):
+        # The tensors are rebuilt from the bank by restore().
+        return {"device": self.device}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.device = _loadable_device(self.device)
+
+    def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
+        self.fit(bank32, bank_exact)
 
     def scratch(self, n_rows: int):
         """Score block reused by every chunk of one search call.
@@ -53,7 +74,7 @@ class TorchBruteBackend:
 
     def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None,
                    scratch=None):
-        q = torch.from_numpy(queries32).to(self.device)
+        q = _tensor(queries32, self.device)
         out = scratch[: len(q)] if scratch is not None and len(scratch) >= len(q) else None
         # |q|^2 is the same for every candidate of a row: leave it out of the
         # ranking and add it back for the estimate.
@@ -85,6 +106,14 @@ class TreeBackend:
         tree_class = BallTree if self.kind == "ball_tree" else KDTree
         self.tree_ = tree_class(bank_exact, leaf_size=self.leaf_size)
         return self
+
+    def __getstate__(self):
+        # Building a tree is deterministic: restore() rebuilds the same tree,
+        # and saved files never hold (or need to trust) sklearn's tree types.
+        return {"kind": self.kind, "leaf_size": self.leaf_size}
+
+    def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
+        self.fit(bank32, bank_exact)
 
     def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None):
         dist, ids = self.tree_.query(queries_exact, k=k)
@@ -118,10 +147,31 @@ class FaissBackend:
         self.index_ = index
         return self
 
-    def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None):
+    def __getstate__(self):
+        state = {key: value for key, value in self.__dict__.items() if key != "index_"}
         if self.kind == "faiss_hnsw":
-            self.index_.hnsw.efSearch = max(self.ef_search_, k)
-        dist, ids = self.index_.search(np.ascontiguousarray(queries32), k)
+            # The HNSW graph is built by several threads: keep it, as bytes.
+            faiss = _import_optional("faiss", "faiss-cpu")
+            state["index_bytes_"] = faiss.serialize_index(self.index_)
+        return state
+
+    def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
+        if self.kind == "faiss_flat":
+            self.fit(bank32, bank_exact)
+            return
+        faiss = _import_optional("faiss", "faiss-cpu")
+        self.index_ = faiss.deserialize_index(self.__dict__.pop("index_bytes_"))
+
+    def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None):
+        queries32 = np.ascontiguousarray(queries32)
+        if self.kind == "faiss_hnsw":
+            faiss = _import_optional("faiss", "faiss-cpu")
+            # Per-call parameters rather than setting index_.hnsw.efSearch:
+            # concurrent transform calls must not change each other's search.
+            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search_, k))
+            dist, ids = self.index_.search(queries32, k, params=params)
+        else:
+            dist, ids = self.index_.search(queries32, k)
         return ids.astype(np.int64), dist.astype(np.float64)
 
 
@@ -152,12 +202,35 @@ class HnswlibBackend:
             random_seed=self.random_state,
         )
         index.add_items(bank32, np.arange(len(bank32)), num_threads=self.n_jobs)
+        index.set_ef(self.ef_search_)
         self.index_ = index
+        self._lock = threading.Lock()
         return self
 
+    def __getstate__(self):
+        state = {key: value for key, value in self.__dict__.items()
+                 if key not in ("index_", "_lock")}
+        # hnswlib's own pickle state: a dict of numbers, strings and arrays.
+        state["index_state_"] = self.index_.__getstate__()[0]
+        return state
+
+    def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
+        hnswlib = _import_optional("hnswlib", "hnswlib")
+        index = hnswlib.Index.__new__(hnswlib.Index)
+        index.__setstate__((self.__dict__.pop("index_state_"),))
+        self.index_ = index
+        self._lock = threading.Lock()
+
     def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None):
-        self.index_.set_ef(max(self.ef_search_, k))
-        ids, dist = self.index_.knn_query(queries32, k=k, num_threads=self.n_jobs)
+        # ef is index-wide state in hnswlib: hold it for the whole query so
+        # that concurrent transform calls do not change each other's search.
+        # Put it back afterwards: a query leaves the fitted state as it was.
+        with self._lock:
+            self.index_.set_ef(max(self.ef_search_, k))
+            try:
+                ids, dist = self.index_.knn_query(queries32, k=k, num_threads=self.n_jobs)
+            finally:
+                self.index_.set_ef(self.ef_search_)
         return ids.astype(np.int64), dist.astype(np.float64)
 
 
@@ -177,6 +250,19 @@ def _tensor(array: np.ndarray, device: str) -> torch.Tensor:
     if not array.flags.writeable:
         array = array.copy()
     return torch.from_numpy(array).to(device)
+
+
+def _loadable_device(device: str) -> str:
+    """``device``, or "cpu" when it names CUDA and this machine has none."""
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn(
+            f"This model was saved with device={device!r} but CUDA is not available "
+            "here; its brute-force index is loaded on 'cpu' instead.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return "cpu"
+    return device
 
 
 def _import_optional(module: str, package: str):

@@ -9,16 +9,17 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._hashing import row_keys
 from ._mining import MinedChunk, cap_negative_uses, mine_chunk
+from ._persistence import _VersionedState, restore_state_on_error
 from ._preprocess import apply_preprocessor, fit_preprocessor
 from ._search import ALGORITHMS, METRICS, NeighborSearch, chunk_rows
-from ._validation import FLOAT_DTYPES, check_indices, validate_pairs
+from ._validation import check_indices, validate_pairs, validate_queries
 
 
-class HybridNegativeSampler(TransformerMixin, BaseEstimator):
+class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
     """Mine hard and random negatives for paired embeddings.
 
     ``fit(point, counter)`` indexes the bank ``np.vstack([point, counter])``;
@@ -173,6 +174,7 @@ class HybridNegativeSampler(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    @restore_state_on_error
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> HybridNegativeSampler:
         """Index the bank of points and counters.
@@ -266,6 +268,7 @@ class HybridNegativeSampler(TransformerMixin, BaseEstimator):
         """
         return self._mine(X, indices)[0].negatives
 
+    @restore_state_on_error
     @_fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
         """Fit, then mine negatives for every training anchor.
@@ -298,7 +301,13 @@ class HybridNegativeSampler(TransformerMixin, BaseEstimator):
     def _mine(self, X, indices, validate=True):
         check_is_fitted(self)
         if validate:
-            X = validate_data(self, X=X, reset=False, dtype=FLOAT_DTYPES)
+            # set_params may change any parameter after fit (random_rate is
+            # meant to change between epochs): check them again, so that a bad
+            # value fails here with sklearn's message, not deep in the mining.
+            self._validate_params()
+            self._check_enough_negatives(self.n_pairs_, self.search_.n_bank_,
+                                         self.search_.groups_.labels)
+            X = validate_queries(self, X)
         indices = check_indices(indices, n_queries=X.shape[0], n_indexable=self.n_pairs_)
         search = self.search_
         queries = search.prepare_queries(apply_preprocessor(self.preprocessor_, X), "X")

@@ -6,6 +6,7 @@ scikit-learn-native estimators over paired embeddings: ``point`` and
 
 from ._bank import bank_ids_to_pairs, decaying_random_rate
 from ._callbacks import CurriculumRemining
+from ._persistence import load, save
 from ._sampler import HybridNegativeSampler
 from ._scorer import BallTreePairScorer
 from ._version import __version__
@@ -17,4 +18,6 @@ __all__ = [
     "__version__",
     "bank_ids_to_pairs",
     "decaying_random_rate",
+    "load",
+    "save",
 ]

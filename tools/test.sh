@@ -20,4 +20,8 @@ if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: the suite is missing" >&2
   fi
 fi
+# The docs build (warnings are errors) belongs to the full run only.
+if [ "$#" -eq 0 ]; then
+  bash tools/docs.sh || status=$?
+fi
 exit "$status"

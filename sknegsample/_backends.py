@@ -56,7 +56,9 @@ class TorchBruteBackend:
         self.device = _loadable_device(self.device)
 
     def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
-        self.fit(bank32, bank_exact)
+        # Idempotent: a shallow copy of the search shares an intact backend.
+        if not hasattr(self, "_bank"):
+            self.fit(bank32, bank_exact)
 
     def scratch(self, n_rows: int):
         """Score block reused by every chunk of one search call.
@@ -113,7 +115,8 @@ class TreeBackend:
         return {"kind": self.kind, "leaf_size": self.leaf_size}
 
     def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
-        self.fit(bank32, bank_exact)
+        if not hasattr(self, "tree_"):
+            self.fit(bank32, bank_exact)
 
     def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None):
         dist, ids = self.tree_.query(queries_exact, k=k)
@@ -156,6 +159,8 @@ class FaissBackend:
         return state
 
     def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
+        if hasattr(self, "index_"):
+            return
         if self.kind == "faiss_flat":
             self.fit(bank32, bank_exact)
             return
@@ -215,6 +220,8 @@ class HnswlibBackend:
         return state
 
     def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
+        if hasattr(self, "index_"):
+            return
         hnswlib = _import_optional("hnswlib", "hnswlib")
         index = hnswlib.Index.__new__(hnswlib.Index)
         index.__setstate__((self.__dict__.pop("index_state_"),))

@@ -67,9 +67,21 @@ class SearchResult:
 def resolve_algorithm(algorithm: str, n_bank: int, n_features: int, device: str) -> str:
     """Pick the backend for ``algorithm="auto"``.
 
-    Trees only prune in a handful of dimensions (benchmarks/search_crossover.py):
-    at 8 features a kd-tree beat brute force from 10k bank rows on; at 16 and
-    more brute force won at every size measured. Any GPU device means brute.
+    Trees only prune in a handful of dimensions. ``benchmarks/crossover.py``
+    (half the bank queries it, as in ``fit_transform``; 2 cores) measured the
+    kd-tree / brute time ratio, clustered (make_pairs) and Gaussian data:
+
+    ========  ==========  ==========  ==========  ==========
+    n_bank    2-4 feat.   8 feat.     16 feat.    32 feat.
+    ========  ==========  ==========  ==========  ==========
+    10k       0.07-0.27   0.43 / 0.95 0.48 / 2.2  1.0-1.4
+    50k       0.03-0.11   0.31 / 0.92 1.1 / -     -
+    ========  ==========  ==========  ==========  ==========
+
+    (clustered / Gaussian where they differ.) So a kd-tree from 10k rows at
+    <= 8 features, where it won on both kinds of data; brute force above, and
+    on small banks where either takes milliseconds. Any GPU device means
+    brute.
     """
     if algorithm != "auto":
         return algorithm

@@ -1,0 +1,109 @@
+"""Approximate mining of 1M pairs: time, and recall against exact search.
+
+Run from the repository root (several minutes on 2 cores, ~6 GB of memory)::
+
+    python benchmarks/ann_1m.py --M 16 --ef-construction 80 --ef-search 48 96
+    python benchmarks/ann_1m.py --algorithm faiss_hnsw --M 16 --ef-search 64
+    python benchmarks/ann_1m.py --n-pairs 100000          # a quick look
+
+``HybridNegativeSampler(random_rate=0, algorithm=...)`` mines one hard
+negative for every anchor of ``--n-pairs`` pairs (a bank of twice as many
+rows); the time covers ``fit_transform`` (index build included). Recall is
+measured on ``--n-check`` random anchors against exact brute force on the
+same bank, with the same exclusions (the anchor and its positive):
+
+* ``recall@1``: how often the mined negative is the exact nearest allowed row;
+* ``recall@k``: overlap of the index's ``k`` nearest allowed rows with the
+  exact ones.
+
+The data (``--data latent``, default) are embedding-like: a 16-dimensional
+latent with 1000 clusters, mapped linearly to ``--n-features`` and noised,
+so that the intrinsic dimension is low, as in real text embeddings.
+``--data clustered`` uses ``make_pairs`` (isotropic clusters, full
+intrinsic dimension, a much harder case for graph indexes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from sknegsample import HybridNegativeSampler
+from sknegsample._search import NeighborSearch
+from sknegsample.datasets import make_pairs
+
+
+def latent_pairs(n_pairs, n_features, latent_dim=16, n_clusters=1000, seed=0):
+    rng = np.random.RandomState(seed)
+    centers = rng.normal(scale=4.0, size=(n_clusters, latent_dim))
+    latent = centers[rng.randint(n_clusters, size=n_pairs)] + rng.normal(
+        size=(n_pairs, latent_dim))
+    mixing = rng.normal(size=(latent_dim, n_features)) / np.sqrt(latent_dim)
+    point = latent @ mixing + 0.05 * rng.normal(size=(n_pairs, n_features))
+    counter = point + 0.1 * rng.normal(size=(n_pairs, n_features))
+    return point.astype(np.float32), counter.astype(np.float32)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n-pairs", type=int, default=1_000_000)
+    parser.add_argument("--n-features", type=int, default=128)
+    parser.add_argument("--data", choices=["latent", "clustered"], default="latent")
+    parser.add_argument("--algorithm", choices=["hnswlib", "faiss_hnsw"], default="hnswlib")
+    parser.add_argument("--M", type=int, default=None)
+    parser.add_argument("--ef-construction", type=int, default=None)
+    parser.add_argument("--ef-search", type=int, nargs="*", default=[],
+                        help="one or more values; the index is built once")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--n-check", type=int, default=2000)
+    parser.add_argument("--n-jobs", type=int, default=-1, help="index build and query threads")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    if args.data == "latent":
+        point, counter = latent_pairs(args.n_pairs, args.n_features)
+    else:
+        point, counter = make_pairs(args.n_pairs, args.n_features, random_state=0)
+    print(f"data: {args.data}, {args.n_pairs} pairs x {args.n_features} "
+          f"({time.perf_counter() - start:.1f} s to generate)", flush=True)
+    params = {key: value for key, value in (("M", args.M),
+              ("ef_construction", args.ef_construction)) if value is not None}
+    ef_values = args.ef_search or [None]
+    if args.ef_search:
+        params["ef_search"] = args.ef_search[0]
+    sampler = HybridNegativeSampler(random_rate=0.0, algorithm=args.algorithm,
+                                    search_params=params or None, random_state=0,
+                                    n_jobs=args.n_jobs)
+    start = time.perf_counter()
+    sampler.fit(point, counter)
+    fit_s = time.perf_counter() - start
+    print(f"{args.algorithm} {params or '(defaults)'}: index build {fit_s:.1f} s",
+          flush=True)
+    rng = np.random.RandomState(1)
+    anchors = np.sort(rng.choice(args.n_pairs, size=min(args.n_check, args.n_pairs),
+                                 replace=False))
+    labels = np.concatenate([np.arange(args.n_pairs)] * 2)
+    exact = NeighborSearch(algorithm="brute").fit(np.vstack([point, counter]), labels)
+    truth = exact.kneighbors(point[anchors], args.k, query_labels=anchors)
+    del exact
+    for ef in ef_values:
+        if ef is not None:
+            # The fitted index is reused: ef_search is a query-time setting.
+            sampler.search_.backend_.ef_search_ = ef
+        start = time.perf_counter()
+        negatives = sampler.transform(point, indices=np.arange(args.n_pairs))[:, 0]
+        mine_s = time.perf_counter() - start
+        found = sampler.search_.kneighbors(point[anchors], args.k, query_labels=anchors)
+        recall_1 = np.mean(negatives[anchors] == truth.ids[:, 0])
+        recall_k = np.mean([len(np.intersect1d(f, t)) / args.k
+                            for f, t in zip(found.ids, truth.ids, strict=True)])
+        print(f"ef_search={ef or 'default'}: mining {mine_s:.1f} s (total with build "
+              f"{fit_s + mine_s:.1f} s); recall@1 {recall_1:.4f}, recall@{args.k} "
+              f"{recall_k:.4f} on {len(anchors)} anchors against exact brute force",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

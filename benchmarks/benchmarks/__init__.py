@@ -1,0 +1,1 @@
+"""asv suites of sknegsample (configuration: ../asv.conf.json)."""

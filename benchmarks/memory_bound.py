@@ -1,0 +1,117 @@
+"""Extra peak memory of mining under a ``working_memory`` cap.
+
+Run: ``.venv/bin/python benchmarks/memory_bound.py`` (200k pairs x 128 dims,
+``working_memory=64`` MiB; ``--help`` for the knobs). Not a timed test: it
+prints what ``transform`` allocated beyond the fitted state, measured two ways,
+against the bound documented in ``docs/persistence.md``:
+
+* ``tracemalloc`` peak: every numpy allocation (numpy reports to tracemalloc);
+* sampled RSS peak: the process' resident memory read from ``/proc`` every
+  millisecond by a thread, less the resident memory before the call. This
+  also sees torch's allocations (the brute-force score block), which
+  tracemalloc does not.
+
+The bound: ``2 * working_memory + n_queries * 32 * (2 * n_negatives + window + 2)``
+bytes, where ``window = n_candidates or n_negatives``. The first term covers
+one chunk's scratch (the score block is sized by ``working_memory``; the
+float64 re-ranking and the per-chunk bookkeeping are bounded by it too);
+the second the per-query outputs (ids, distances, flags and the hard-candidate
+window, in int64/float64, once in the chunks and once concatenated). An
+``n_queries x n_bank`` distance matrix, 200k x 400k float32 = 320 GB here,
+is never formed: the script would not fit in memory if it were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+import tracemalloc
+
+import numpy as np
+import sklearn
+
+from sknegsample import HybridNegativeSampler
+
+MiB = 2**20
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class RssPeak:
+    """Highest resident set size seen while the block runs (sampled every 1 ms)."""
+
+    def __enter__(self):
+        self.start = rss_bytes()
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+def bound_bytes(n_queries, n_negatives, window, working_memory_mib):
+    return 2 * working_memory_mib * MiB + n_queries * 32 * (2 * n_negatives + window + 2)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-pairs", type=int, default=200_000)
+    parser.add_argument("--n-features", type=int, default=128)
+    parser.add_argument("--working-memory", type=int, default=64, help="MiB")
+    parser.add_argument("--n-negatives", type=int, default=1)
+    parser.add_argument("--random-rate", type=float, default=0.8)
+    parser.add_argument("--algorithm", default="brute")
+    args = parser.parse_args(argv)
+
+    rng = np.random.RandomState(0)
+    point = rng.normal(size=(args.n_pairs, args.n_features)).astype(np.float32)
+    counter = point + np.float32(0.1) * rng.normal(size=point.shape).astype(np.float32)
+    sampler = HybridNegativeSampler(n_negatives=args.n_negatives,
+                                    random_rate=args.random_rate,
+                                    algorithm=args.algorithm, random_state=0)
+    indices = np.arange(args.n_pairs)
+    with sklearn.config_context(working_memory=args.working_memory):
+        sampler.fit(point, counter)
+        tracemalloc.start()
+        start = time.perf_counter()
+        with RssPeak() as rss:
+            negatives = sampler.transform(point, indices=indices)
+        seconds = time.perf_counter() - start
+        _, traced_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    window = args.n_negatives
+    bound = bound_bytes(args.n_pairs, args.n_negatives, window, args.working_memory)
+    result = {
+        "n_pairs": args.n_pairs, "n_features": args.n_features,
+        "n_bank": 2 * args.n_pairs, "working_memory_mib": args.working_memory,
+        "n_negatives": args.n_negatives, "random_rate": args.random_rate,
+        "algorithm": args.algorithm, "seconds": round(seconds, 1),
+        "tracemalloc_peak_mib": round(traced_peak / MiB, 1),
+        "rss_extra_peak_mib": round((rss.peak - rss.start) / MiB, 1),
+        "bound_mib": round(bound / MiB, 1),
+        "n_by_n_float32_matrix_mib": round(args.n_pairs * 2 * args.n_pairs * 4 / MiB),
+        "output_shape": list(negatives.shape),
+    }
+    result["within_bound"] = max(traced_peak, rss.peak - rss.start) <= bound
+    print(json.dumps(result, indent=2))
+    return 0 if result["within_bound"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,370 @@
+"""Bad input to every public entry point: a clear error, and no harm done.
+
+One table drives each entry point (both estimators' methods, the helpers, the
+command line) through the same kinds of bad input. Every case must raise a
+``ValueError`` or ``TypeError`` whose message names the argument, and leave
+the fitted estimator exactly as it was (same pickled state, same outputs).
+A hypothesis test then fuzzes shapes and dtypes.
+"""
+
+from __future__ import annotations
+
+import re
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn.exceptions import NotFittedError
+
+from sknegsample import HybridNegativeSampler, bank_ids_to_pairs, decaying_random_rate
+from sknegsample._persistence import load, save
+from sknegsample._scorer import BallTreePairScorer
+
+N_PAIRS, N_FEATURES = 24, 4
+_rng = np.random.RandomState(0)
+POINT = _rng.normal(size=(N_PAIRS, N_FEATURES))
+COUNTER = POINT + 0.2 * _rng.normal(size=(N_PAIRS, N_FEATURES))
+HUGE = 10**12
+
+
+def _with(array, value):
+    out = np.array(array, dtype=np.float64)
+    out[1, 2] = value
+    return out
+
+
+def _object_array(array):
+    out = np.array(array, dtype=object)
+    out[0, 0] = {"not": "a number"}
+    return out
+
+
+# Kinds of bad matrices, for an argument fitted with N_FEATURES columns.
+# "wrong features" is left out for fit's X (any width fits); "mismatched" and
+# "empty" apply to the second matrix of a pair (its rows must match X's).
+def _bad_matrices(good, *, paired_second=False):
+    cases = {
+        "NaN": _with(good, np.nan),
+        "inf": _with(good, np.inf),
+        "empty": good[:0],
+        "1-D": good[:, 0] if not paired_second else good[:5, 0],
+        "3-D": good[None],
+        "wrong features": good[:, :3],
+        "sparse": sp.csr_matrix(good),
+        "strings": np.full(good.shape, "word"),
+        "object array": _object_array(good),
+        "complex": good + 1j,
+    }
+    if paired_second:
+        cases["mismatched pairs"] = good[:-3]
+    return cases
+
+
+# entry point -> (estimator kind, call(estimator, **kwargs), good kwargs)
+ENTRY_POINTS = {
+    "sampler.fit": ("sampler", lambda est, X, y: est.fit(X, y),
+                    {"X": POINT, "y": COUNTER}),
+    "sampler.fit_transform": ("sampler", lambda est, X, y: est.fit_transform(X, y),
+                              {"X": POINT, "y": COUNTER}),
+    "sampler.transform": ("sampler", lambda est, X, indices: est.transform(X, indices=indices),
+                          {"X": POINT, "indices": np.arange(N_PAIRS)}),
+    "scorer.fit": ("scorer", lambda est, X, y: est.fit(X, y), {"X": POINT, "y": COUNTER}),
+    "scorer.score": ("scorer", lambda est, X, y: est.score(X, y), {"X": POINT, "y": COUNTER}),
+    "scorer.evaluate": ("scorer", lambda est, X, y: est.evaluate(X, y),
+                        {"X": POINT, "y": COUNTER}),
+    "scorer.predict": ("scorer", lambda est, X: est.predict(X), {"X": POINT}),
+    "scorer.predict_proba": ("scorer", lambda est, X, candidates: est.predict_proba(
+        X, candidates=candidates), {"X": POINT, "candidates": COUNTER}),
+    "bank_ids_to_pairs": (None, lambda est, bank_ids, n_pairs: bank_ids_to_pairs(
+        bank_ids, n_pairs), {"bank_ids": np.arange(6), "n_pairs": 3}),
+    "decaying_random_rate": (None, lambda est, epoch: decaying_random_rate(epoch),
+                             {"epoch": 3}),
+}
+_FIT_ENTRIES = {"sampler.fit", "sampler.fit_transform", "scorer.fit"}
+
+
+def _table():
+    """(entry point, case) -> (kwargs to replace, parameters to set, argument named)."""
+    table = {}
+    for entry, (kind, _, good) in ENTRY_POINTS.items():
+        if kind is None:
+            continue
+        for arg in [a for a in good if a != "indices"]:
+            second = arg in ("y", "candidates")
+            for case, bad in _bad_matrices(good[arg], paired_second=second).items():
+                if case == "wrong features" and entry in _FIT_ENTRIES and not second:
+                    continue
+                table[entry, f"{arg}: {case}"] = ({arg: bad}, {}, arg)
+    for entry in ("sampler.fit", "sampler.fit_transform", "sampler.transform"):
+        table[entry, "huge n_negatives"] = ({}, {"n_negatives": HUGE}, "n_negatives")
+    table["scorer.fit", "huge n_negatives"] = (
+        {}, {"sampler": HybridNegativeSampler(n_negatives=HUGE)}, "n_negatives")
+    for entry in ("scorer.fit", "scorer.score", "scorer.evaluate", "scorer.predict",
+                  "scorer.predict_proba"):
+        for case, topk in (("negative topk", -3), ("zero topk", 0), ("float topk", 2.5)):
+            table[entry, case] = ({}, {"topk": topk}, "topk")
+    for case, indices in {
+        "indices: negative": -np.ones(N_PAIRS, dtype=int),
+        "indices: too large": np.arange(N_PAIRS) + 1,
+        "indices: float": np.arange(N_PAIRS) * 1.0,
+        "indices: 2-D": np.arange(N_PAIRS).reshape(4, -1),
+        "indices: wrong length": np.arange(5),
+        "indices: strings": np.array(["a"] * N_PAIRS),
+    }.items():
+        table["sampler.transform", case] = ({"indices": indices}, {}, "indices")
+    for case, ids in {
+        "bank_ids: out of range": np.array([0, 6]),
+        "bank_ids: negative": np.array([-1]),
+        "bank_ids: float": np.array([0.5]),
+        "bank_ids: NaN": np.array([np.nan]),
+        "bank_ids: strings": np.array(["a"]),
+        "bank_ids: object array": np.array([{}], dtype=object),
+    }.items():
+        table["bank_ids_to_pairs", case] = ({"bank_ids": ids}, {}, "bank_ids")
+    for case, n_pairs in {"n_pairs: zero": 0, "n_pairs: float": 2.5,
+                          "n_pairs: string": "3", "n_pairs: negative": -3}.items():
+        table["bank_ids_to_pairs", case] = ({"n_pairs": n_pairs}, {}, "n_pairs")
+    for case, epoch in {"epoch: negative": -1, "epoch: float": 1.5, "epoch: string": "1",
+                        "epoch: NaN": np.nan, "epoch: huge negative": -HUGE}.items():
+        table["decaying_random_rate", case] = ({"epoch": epoch}, {}, "epoch")
+    return table
+
+
+TABLE = _table()
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    sampler = HybridNegativeSampler(n_negatives=2, random_rate=0.5, random_state=0)
+    sampler.fit(POINT, COUNTER)
+    scorer = BallTreePairScorer(max_epochs=1, batch_size=32, topk=4, random_state=0)
+    scorer.fit(POINT, COUNTER)
+    return {"sampler": sampler, "scorer": scorer}
+
+
+def _fingerprint(kind, est):
+    """Pickled state and outputs: equal fingerprints mean nothing changed."""
+    if kind == "sampler":
+        outputs = (est.transform(POINT, indices=np.arange(N_PAIRS)), est.transform(POINT))
+    else:
+        outputs = (est.predict(POINT), est.predict_proba(POINT, COUNTER),
+                   est.evaluate(POINT, COUNTER))
+    return joblib.hash(est), joblib.hash(outputs)
+
+
+@pytest.mark.parametrize("entry, case", sorted(TABLE), ids=[f"{e}-{c}" for e, c in
+                                                              sorted(TABLE)])
+def test_bad_input_is_refused_clearly_and_harmlessly(fitted, entry, case):
+    kind, call, good = ENTRY_POINTS[entry]
+    replace, params, argument = TABLE[entry, case]
+    est = fitted.get(kind)
+    before = _fingerprint(kind, est) if est is not None else None
+    old_params = {key: est.get_params()[key] for key in params} if params else {}
+    if params:
+        est.set_params(**params)
+    try:
+        with pytest.raises((ValueError, TypeError)) as info:
+            call(est, **{**good, **replace})
+    finally:
+        if params:
+            est.set_params(**old_params)
+    message = str(info.value)
+    assert re.search(rf"\b{re.escape(argument)}\b", message), (
+        f"{entry} with {case}: the message does not name {argument!r}: {message}")
+    assert type(info.value).__module__.split(".")[0] in ("builtins", "sklearn",
+                                                        "sknegsample"), message
+    if est is not None:
+        assert _fingerprint(kind, est) == before, f"{entry} changed after {case}"
+
+
+def test_table_covers_every_entry_point():
+    counts = {entry: sum(e == entry for e, _ in TABLE) for entry in ENTRY_POINTS}
+    assert all(count >= 4 for count in counts.values()), counts
+
+
+def test_sampler_methods_before_fit():
+    sampler = HybridNegativeSampler()
+    with pytest.raises(NotFittedError):
+        sampler.transform(POINT)
+    with pytest.raises(NotFittedError):
+        sampler.transform(POINT, indices=np.arange(N_PAIRS))
+
+
+@pytest.mark.parametrize("method", ["score", "evaluate", "predict", "predict_proba",
+                                    "predict_proba with candidates"])
+def test_scorer_methods_before_fit(method):
+    scorer = BallTreePairScorer()
+    calls = {
+        "score": lambda: scorer.score(POINT, COUNTER),
+        "evaluate": lambda: scorer.evaluate(POINT, COUNTER),
+        "predict": lambda: scorer.predict(POINT),
+        "predict_proba": lambda: scorer.predict_proba(POINT),
+        "predict_proba with candidates": lambda: scorer.predict_proba(POINT, COUNTER),
+    }
+    with pytest.raises(NotFittedError):
+        calls[method]()
+
+
+def test_wrong_feature_count_message(fitted):
+    with pytest.raises(ValueError, match="X has 3 features, but HybridNegativeSampler "
+                                         "is expecting 4"):
+        fitted["sampler"].transform(POINT[:, :3])
+    with pytest.raises(ValueError, match="X has 5 features, but BallTreePairScorer "
+                                         "is expecting 4"):
+        fitted["scorer"].score(np.hstack([POINT, POINT[:, :1]]), COUNTER)
+
+
+# -- persistence helpers ------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"format": "pickle"}, "format must be one of"),
+    ({"compress": 11}, "compress must be an int"),
+    ({"compress": 2.5}, "compress must be an int"),
+])
+def test_save_rejects_bad_arguments(tmp_path, fitted, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        save(fitted["sampler"], tmp_path / "model.skops", **kwargs)
+    assert not list(tmp_path.iterdir())
+
+
+def test_save_into_missing_directory(tmp_path, fitted):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        save(fitted["sampler"], tmp_path / "missing" / "model.skops")
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "nothing.skops")
+
+
+# -- the command line ---------------------------------------------------------
+
+cli = pytest.importorskip("sknegsample.cli")
+
+CLI_CASES = {
+    "NaN": _with(POINT, np.nan),
+    "inf": _with(POINT, np.inf),
+    "empty": POINT[:0],
+    "1-D": POINT[:, 0],
+    "3-D": POINT[None],
+    "mismatched pairs": POINT[:-3],
+    "wrong features": POINT[:, :3],
+    "strings": np.full(POINT.shape, "word"),
+    "complex": POINT + 1j,
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_cli_mine_refuses_bad_point_file(tmp_path, capsys, case):
+    np.save(tmp_path / "point.npy", CLI_CASES[case])
+    np.save(tmp_path / "counter.npy", COUNTER)
+    out = tmp_path / "negatives.npy"
+    status = cli.main(["mine", str(tmp_path / "point.npy"), str(tmp_path / "counter.npy"),
+                       "-o", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert re.search(r"\b(point|X)\b", err), err
+    assert not out.exists()
+
+
+def test_cli_mine_refuses_object_npy(tmp_path, capsys):
+    # np.load(allow_pickle=False) must refuse a pickled object array.
+    np.save(tmp_path / "point.npy", _object_array(POINT), allow_pickle=True)
+    np.save(tmp_path / "counter.npy", COUNTER)
+    status = cli.main(["mine", str(tmp_path / "point.npy"), str(tmp_path / "counter.npy"),
+                       "-o", str(tmp_path / "n.npy"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "point" in err, err
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not a model", b"PK\x03\x04trunc"])
+def test_cli_evaluate_refuses_bad_model_file(tmp_path, capsys, content):
+    model = tmp_path / "model.skops"
+    model.write_bytes(content)
+    np.save(tmp_path / "point.npy", POINT)
+    np.save(tmp_path / "counter.npy", COUNTER)
+    status = cli.main(["evaluate", str(model), str(tmp_path / "point.npy"),
+                       str(tmp_path / "counter.npy")])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "model.skops" in err, err
+
+
+# -- fuzzing over shapes and dtypes --------------------------------------------
+
+_DTYPES = [np.float16, np.float32, np.float64, np.int8, np.int64, np.uint8, np.bool_,
+           np.complex64, np.dtype("<U3"), np.dtype(object)]
+
+
+@st.composite
+def _arrays(draw):
+    dtype = np.dtype(draw(st.sampled_from(_DTYPES)))
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(draw(st.lists(st.integers(0, 6), min_size=ndim, max_size=ndim)))
+    if draw(st.booleans()) and ndim == 2:
+        shape = (shape[0], N_FEATURES)
+    if dtype.kind == "O":
+        elements = st.one_of(st.floats(allow_nan=True), st.integers(-5, 5), st.none(),
+                             st.text(max_size=2))
+        flat = draw(st.lists(elements, min_size=int(np.prod(shape)),
+                             max_size=int(np.prod(shape))))
+        out = np.empty(len(flat), dtype=object)
+        out[:] = flat
+        return out.reshape(shape)
+    return draw(hnp.arrays(dtype, shape))
+
+
+def _check_outcome(run, argument, check_output):
+    try:
+        out = run()
+    except (ValueError, TypeError) as exc:
+        assert re.search(rf"\b{argument}\b", str(exc)), f"{type(exc).__name__}: {exc}"
+        return
+    check_output(out)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(X=_arrays())
+def test_fuzz_sampler_transform(fitted, X):
+    sampler = fitted["sampler"]
+
+    def valid(out):
+        assert out.dtype == np.int64 and out.shape == (len(X), 2)
+        assert ((out >= 0) & (out < 2 * N_PAIRS)).all()
+
+    _check_outcome(lambda: sampler.transform(X), "X", valid)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(X=_arrays(), y=_arrays())
+def test_fuzz_sampler_fit(X, y):
+    sampler = HybridNegativeSampler(random_state=0)
+
+    def valid(out):
+        assert out.shape == (len(X), 1) and out.dtype == np.int64
+
+    def run():
+        return sampler.fit_transform(X, y)
+
+    try:
+        out = run()
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        assert re.search(r"\b(X|y|n_negatives)\b", message), f"{type(exc).__name__}: {message}"
+        return
+    valid(out)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(X=_arrays())
+def test_fuzz_scorer_predict(fitted, X):
+    scorer = fitted["scorer"]
+
+    def valid(out):
+        assert out.shape == (len(X),) and ((out >= 0) & (out < N_PAIRS)).all()
+
+    _check_outcome(lambda: scorer.predict(X), "X", valid)

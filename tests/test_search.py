@@ -1,0 +1,250 @@
+"""The search layer against a float64 numpy brute force (sknegsample._search)."""
+
+import tracemalloc
+
+import joblib
+import numpy as np
+import pytest
+import sklearn
+import torch
+
+from sknegsample._search import ALGORITHMS, NeighborSearch, normalize_rows, resolve_algorithm
+from sknegsample.datasets import make_pairs
+
+EXACT = ["brute", "ball_tree", "kd_tree", "faiss_flat"]
+APPROXIMATE = ["faiss_hnsw", "hnswlib"]
+_OPTIONAL = {"faiss_flat": "faiss", "faiss_hnsw": "faiss", "hnswlib": "hnswlib"}
+
+
+def _needs(algorithm):
+    if algorithm in _OPTIONAL:
+        pytest.importorskip(_OPTIONAL[algorithm])
+
+
+def reference_kneighbors(bank, queries, k, metric="euclidean", bank_labels=None,
+                         query_labels=None, min_distance=None):
+    """Float64 brute force: allowed ids by (distance, id), inf / -1 padded."""
+    bank = np.asarray(bank, dtype=np.float64)
+    queries = np.asarray(queries, dtype=np.float64)
+    sq = ((queries[:, None, :] - bank[None, :, :]) ** 2).sum(axis=2)
+    dist = sq / 2.0 if metric == "cosine" else np.sqrt(sq)
+    allowed = dist > 0
+    if min_distance is not None:
+        allowed = np.where(min_distance[:, None] < 0, True, dist > min_distance[:, None])
+    if query_labels is not None:
+        allowed &= ~((query_labels[:, None] >= 0) & (bank_labels[None, :] == query_labels[:, None]))
+    ids_out = np.full((len(queries), k), -1)
+    dist_out = np.full((len(queries), k), np.inf)
+    for row in range(len(queries)):
+        ids = np.flatnonzero(allowed[row])
+        ids = ids[np.lexsort((ids, dist[row, ids]))][:k]
+        ids_out[row, : len(ids)] = ids
+        dist_out[row, : len(ids)] = dist[row, ids]
+    return dist_out, ids_out
+
+
+def _random_data(n_bank=300, n_features=6, seed=0):
+    rng = np.random.RandomState(seed)
+    bank = rng.normal(size=(n_bank, n_features)).astype(np.float32)
+    if n_bank >= 60:
+        bank[50:60] = bank[:10]  # exact copies, at distance 0
+    return bank
+
+
+def _clustered_data(n_bank=300, n_features=16, seed=0):
+    point, counter = make_pairs(n_bank // 2, n_features, n_clusters=5, duplicate_rate=0.1,
+                                random_state=seed)
+    return np.vstack([point, counter])
+
+
+def _fit(bank, metric, algorithm, labels=None, **params):
+    search = NeighborSearch(metric=metric, algorithm=algorithm, **params).fit(bank, labels)
+    prepared = normalize_rows(bank, "bank") if metric == "cosine" else bank
+    return search, prepared
+
+
+def _assert_same(result, reference, rtol=1e-9):
+    dist, ids = reference
+    np.testing.assert_array_equal(result.ids, ids)
+    np.testing.assert_allclose(result.distances, dist, rtol=rtol, atol=1e-12)
+
+
+@pytest.mark.parametrize("data", [_random_data, _clustered_data], ids=["random", "clustered"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_exact_algorithms_equal_float64_brute_force(algorithm, metric, data):
+    _needs(algorithm)
+    bank = data()
+    n_bank = len(bank)
+    rng = np.random.RandomState(1)
+    labels = rng.randint(0, n_bank // 3, size=n_bank)
+    search, prepared = _fit(bank, metric, algorithm, labels)
+    queries = prepared[::3]
+    query_labels = labels[::3].copy()
+    query_labels[::4] = -1  # rows without a label exclude only copies
+    first_ids = np.tile(np.arange(20), (len(queries), 1))
+    scale = np.median(search.pair_distances(queries, first_ids))
+    min_distance = rng.uniform(-0.2, 0.3, size=len(queries)) * scale
+    for kwargs in ({}, {"query_labels": query_labels},
+                   {"query_labels": query_labels, "min_distance": min_distance}):
+        result = search.kneighbors(queries, 7, **kwargs)
+        expected = reference_kneighbors(prepared, queries, 7, metric, labels,
+                                        kwargs.get("query_labels"), kwargs.get("min_distance"))
+        _assert_same(result, expected)
+
+
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_copies_and_margin_are_counted(algorithm):
+    _needs(algorithm)
+    bank = _random_data()
+    search, _ = _fit(bank, "euclidean", algorithm)
+    result = search.kneighbors(bank[:10], 3, min_distance=np.full(10, 1e-9))
+    # Rows 0-9 each have two copies: themselves and rows 50-59.
+    np.testing.assert_array_equal(result.n_copies, 2)
+    np.testing.assert_array_equal(result.n_below, 0)
+    admitted = search.kneighbors(bank[:10], 3, min_distance=np.full(10, -1.0))
+    np.testing.assert_array_equal(np.sort(admitted.ids[:, :2], axis=1),
+                                  np.c_[np.arange(10), np.arange(50, 60)])
+
+
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_ties_are_broken_by_id(algorithm):
+    _needs(algorithm)
+    # Small integer coordinates: every distance is exact in any summation
+    # order, and many are equal.
+    rng = np.random.RandomState(0)
+    bank = rng.randint(0, 3, size=(200, 3)).astype(np.float32)
+    search, _ = _fit(bank, "euclidean", algorithm)
+    queries = rng.randint(0, 3, size=(40, 3)).astype(np.float32) + 0.5
+    _assert_same(search.kneighbors(queries, 15),
+                 reference_kneighbors(bank, queries, 15), rtol=0)
+
+
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_rows_running_out_of_allowed_ids_are_padded(algorithm):
+    _needs(algorithm)
+    bank = _random_data(n_bank=12)
+    labels = np.array([0] * 10 + [1, 2])
+    search, _ = _fit(bank, "euclidean", algorithm, labels)
+    result = search.kneighbors(bank[:3], 5, query_labels=labels[:3])
+    assert set(result.ids[:, :2].ravel()) == {10, 11}
+    np.testing.assert_array_equal(result.ids[:, 2:], -1)
+    assert np.isinf(result.distances[:, 2:]).all()
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "ball_tree", "kd_tree"])
+def test_results_do_not_depend_on_n_jobs_or_working_memory(algorithm):
+    bank = _clustered_data(n_bank=400)
+    labels = np.arange(len(bank)) % 200
+    expected = None
+    for n_jobs in (1, 2):
+        search, _ = _fit(bank, "euclidean", algorithm, labels, n_jobs=n_jobs)
+        for working_memory in (0.001, 0.1, 1024):
+            with sklearn.config_context(working_memory=working_memory):
+                result = search.kneighbors(bank, 5, query_labels=labels)
+            if expected is None:
+                expected = result
+            np.testing.assert_array_equal(result.ids, expected.ids)
+            np.testing.assert_array_equal(result.distances, expected.distances)
+
+
+def test_same_results_under_dask_local_cluster():
+    pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    bank = _clustered_data(n_bank=300)
+    labels = np.arange(len(bank)) % 150
+    search, _ = _fit(bank, "euclidean", "ball_tree", labels, n_jobs=2)
+    expected = search.kneighbors(bank, 4, query_labels=labels)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, joblib.parallel_backend("dask"):
+        with distributed.get_task_stream(client) as tasks:
+            result = search.kneighbors(bank, 4, query_labels=labels)
+    # The thread hint (prefer="threads") yields to the active backend: the
+    # slices really ran as tasks on the cluster.
+    assert len(tasks.data) >= 2
+    np.testing.assert_array_equal(result.ids, expected.ids)
+    np.testing.assert_array_equal(result.distances, expected.distances)
+
+
+@pytest.mark.parametrize("algorithm", APPROXIMATE)
+def test_approximate_recall_at_defaults_on_clustered_data(algorithm):
+    _needs(algorithm)
+    point, counter = make_pairs(1500, 32, random_state=0)
+    bank = np.vstack([point, counter])
+    k = 10
+    exact = NeighborSearch(algorithm="brute").fit(bank).kneighbors(point, k)
+    approx = NeighborSearch(algorithm=algorithm).fit(bank).kneighbors(point, k)
+    hits = sum(len(np.intersect1d(a, e)) for a, e in zip(approx.ids, exact.ids, strict=True))
+    recall = hits / exact.ids.size
+    assert recall >= 0.95, f"{algorithm} recall@{k} = {recall:.3f} < 0.95 at default settings"
+
+
+@pytest.mark.parametrize("algorithm, params, match", [
+    ("brute", {"M": 8}, "search_params must be empty"),
+    ("faiss_flat", {"M": 8}, "unknown keys.*faiss_flat"),
+    ("faiss_hnsw", {"ef": 8}, r"unknown keys.*\['M', 'ef_construction', 'ef_search'\]"),
+    ("hnswlib", {"efSearch": 8}, "unknown keys.*hnswlib"),
+])
+def test_search_params_errors_name_the_expected_keys(algorithm, params, match):
+    _needs(algorithm)
+    with pytest.raises(ValueError, match=match):
+        NeighborSearch(algorithm=algorithm, search_params=params).fit(_random_data())
+
+
+@pytest.mark.parametrize("algorithm", ["faiss_hnsw", "hnswlib"])
+def test_hnsw_parameters_are_honoured(algorithm):
+    _needs(algorithm)
+    bank = _clustered_data()
+    params = {"M": 8, "ef_construction": 40, "ef_search": 16}
+    search = NeighborSearch(algorithm=algorithm, search_params=params).fit(bank)
+    assert search.backend_.ef_search_ == 16
+    assert search.kneighbors(bank[:5], 3).ids.shape == (5, 3)
+
+
+def test_auto_rule():
+    assert resolve_algorithm("auto", 50_000, 384, "cpu") == "brute"
+    assert resolve_algorithm("auto", 50_000, 3, "cpu") == "kd_tree"
+    assert resolve_algorithm("auto", 500, 3, "cpu") == "brute"
+    assert resolve_algorithm("auto", 10**6, 3, "cuda") == "brute"
+    assert resolve_algorithm("ball_tree", 10, 384, "cpu") == "ball_tree"
+    assert set(ALGORITHMS) >= {"auto", *EXACT, *APPROXIMATE}
+
+
+def test_device_other_than_cpu_needs_brute():
+    with pytest.raises(ValueError, match="brute-force backend only"):
+        NeighborSearch(algorithm="ball_tree", device="cuda").fit(_random_data())
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "ball_tree"])
+def test_no_n_by_n_matrix(algorithm):
+    # A 20k bank queried by itself: an n x n float32 block would be 1.6 GB.
+    rng = np.random.RandomState(0)
+    bank = rng.normal(size=(20_000, 4)).astype(np.float32)
+    search = NeighborSearch(algorithm=algorithm).fit(bank)
+    working_memory = 16
+    tracemalloc.start()
+    try:
+        search.kneighbors(bank, 3, working_memory=working_memory)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    n_by_n = 4 * len(bank) ** 2
+    assert peak < 3 * working_memory * 2**20, (peak, n_by_n)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_cuda_equals_cpu(metric):
+    bank = _clustered_data(n_bank=2000, n_features=64)
+    labels = np.arange(len(bank)) % 1000
+    cpu = NeighborSearch(metric=metric, algorithm="brute").fit(bank, labels)
+    gpu = NeighborSearch(metric=metric, algorithm="brute", device="cuda").fit(bank, labels)
+    queries = cpu.prepare_queries(bank[:500])
+    # No cap on k: more neighbours than torch.topk's fast CUDA path handles.
+    for k in (1, 10, 1500):
+        expected = cpu.kneighbors(queries, k, query_labels=labels[:500])
+        result = gpu.kneighbors(queries, k, query_labels=labels[:500])
+        np.testing.assert_array_equal(result.ids, expected.ids)
+        np.testing.assert_array_equal(result.distances, expected.distances)

@@ -11,13 +11,14 @@ against the bound documented in ``docs/persistence.md``:
   also sees torch's allocations (the brute-force score block), which
   tracemalloc does not.
 
-The bound: ``2 * working_memory + n_queries * 32 * (2 * n_negatives + window + 2)``
+The bound: ``3 * working_memory + n_queries * 32 * (2 * n_negatives + window + 2)``
 bytes, where ``window = n_candidates or n_negatives``. The first term covers
-one chunk's scratch (the score block is sized by ``working_memory``; the
-float64 re-ranking and the per-chunk bookkeeping are bounded by it too);
-the second the per-query outputs (ids, distances, flags and the hard-candidate
+one mining chunk (sized by ``working_memory``, including its copy of the
+queries) and, inside it, the exact float64 distance scratch (at most
+``working_memory`` for the differences plus the gathered bank rows); the
+second the per-query outputs (ids, distances, flags and the hard-candidate
 window, in int64/float64, once in the chunks and once concatenated). An
-``n_queries x n_bank`` distance matrix, 200k x 400k float32 = 320 GB here,
+``n_queries x n_bank`` distance matrix, 200k x 400k float32 = 298 GiB here,
 is never formed: the script would not fit in memory if it were.
 """
 
@@ -66,7 +67,7 @@ class RssPeak:
 
 
 def bound_bytes(n_queries, n_negatives, window, working_memory_mib):
-    return 2 * working_memory_mib * MiB + n_queries * 32 * (2 * n_negatives + window + 2)
+    return 3 * working_memory_mib * MiB + n_queries * 32 * (2 * n_negatives + window + 2)
 
 
 def main(argv=None):

@@ -325,8 +325,11 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
 
     def _make_search(self) -> NeighborSearch:
         s = self.sampler_
+        # The fitted search's device, not the parameter: after loading a CUDA
+        # model on a CPU-only machine the former is "cpu".
         return NeighborSearch(metric=s.metric, algorithm=s.algorithm, leaf_size=s.leaf_size,
-                              device=s.device, search_params=s.search_params, n_jobs=s.n_jobs)
+                              device=s.search_.device, search_params=s.search_params,
+                              n_jobs=s.n_jobs)
 
     def _views(self, X):
         """Preprocessed retrieval-space and head-view rows of validated ``X``."""

@@ -308,8 +308,9 @@ def test_cuda_saved_scorer_loads_on_cpu(tmp_path, fmt):
     # whatever the device, so only the recorded device differs.
     scorer.set_params(device="cuda")
     scorer.head_.device = "cuda"
-    scorer.sampler_.search_.backend_.device = "cuda"
-    scorer._counter_search.backend_.device = "cuda"
+    scorer.sampler_.set_params(device="cuda")
+    for search in (scorer.sampler_.search_, scorer._counter_search):
+        search.device = search.backend_.device = "cuda"
     path = save(scorer, tmp_path / "gpu-scorer", format=fmt)
     with pytest.warns(UserWarning, match="CUDA is not available"):
         loaded = load(path, allow_pickle=True)

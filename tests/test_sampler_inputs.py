@@ -68,7 +68,10 @@ def test_non_numeric_text_is_rejected_with_the_argument_name():
         ({"positive_margin": 0.0}, "'positive_margin' parameter"),
         ({"n_candidates": 1, "n_negatives": 2}, "n_candidates must be >= n_negatives"),
         ({"n_negatives": 39}, "n_negatives=39 needs"),
-        ({"search_params": {"M": 4}}, "search_params must be empty for algorithm='brute'"),
+        (
+            {"algorithm": "brute", "search_params": {"M": 4}},
+            "search_params must be empty for algorithm='brute'",
+        ),
         ({"algorithm": "hnswlib", "search_params": {"efs": 4}}, "unknown keys"),
         ({"device": "cuda", "algorithm": "ball_tree"}, "runs the brute-force backend only"),
     ],

@@ -457,6 +457,12 @@ class NeighborSearch:
         elsewhere.
         """
         out = np.full(ids.shape, np.inf)
+        if mask is None and ids.shape[1] == 1 and ids.size and ids.min() >= 0:
+            # One id per query (a positive, a drawn negative): rows align, so
+            # no gather of the queries is needed.
+            diff = np.subtract(self.bank_[ids[:, 0]], queries, dtype=np.float64)
+            out[:, 0] = np.einsum("ij,ij->i", diff, diff)
+            return out
         rows, cols = np.nonzero((ids >= 0) if mask is None else (mask & (ids >= 0)))
         if rows.size == 0:
             return out

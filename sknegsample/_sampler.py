@@ -66,10 +66,11 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
         Distance between embeddings.
     algorithm : {"auto", "brute", "ball_tree", "kd_tree", "faiss_flat", \
 "faiss_hnsw", "hnswlib"}, default="auto"
-        Search backend. ``brute`` (exact, torch GEMM) is the fast default for
-        embeddings; ``auto`` picks a kd-tree only for very low dimensions.
-        ``faiss_*`` and ``hnswlib`` need the ``ann`` extra; HNSW is
-        approximate.
+        Search backend. Every backend but HNSW is exact. ``auto`` picks a
+        kd-tree for very low dimensions (<= 8 features, 10k+ rows), and exact
+        brute force otherwise: faiss' flat index on the CPU when faiss is
+        installed, else (and on a GPU) ``brute``, a torch GEMM. ``faiss_*``
+        and ``hnswlib`` need the ``ann`` extra.
     leaf_size : int, default=40
         Leaf size of the ball/kd tree (the prototype used 2).
     search_params : dict or None, default=None

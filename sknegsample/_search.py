@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from joblib import Parallel, delayed
 from sklearn import get_config
 from sklearn.utils import gen_even_slices
@@ -344,6 +345,9 @@ class NeighborSearch:
                 # 1.37-1.39 s in 1024- or 2048-row chunks against 1.55 s in
                 # the 3276 rows that the default 1 GiB allows (addmm + topk).
                 rows = min(rows, _BRUTE_MAX_ROWS)
+            else:
+                rows = max(rows, gpu_chunk_rows(row_bytes, n_queries,
+                                                _free_device_bytes(self.device)))
             return rows
         else:
             row_bytes = 8 * (k + _OVERFETCH) * self.bank_.shape[1] * 2
@@ -448,7 +452,10 @@ class NeighborSearch:
             # that is squared back): equal distances can differ in the last
             # bits from the re-rank's, so ties at the boundary need a margin.
             return 4.0 * d * _EPS64 * (q_norm + self._max_norm) ** 2
-        return 8.0 * math.sqrt(d) * _EPS32 * (q_norm + self._max_norm) ** 2
+        eps = _EPS32
+        if self.algorithm_ == "brute":
+            eps = matmul_epsilon(torch.get_float32_matmul_precision())
+        return 8.0 * math.sqrt(d) * eps * (q_norm + self._max_norm) ** 2
 
     def _exact_sq(self, queries: np.ndarray, ids: np.ndarray, mask=None) -> np.ndarray:
         """Squared distances in float64, computed from differences (no cancellation).
@@ -477,6 +484,35 @@ class NeighborSearch:
             diff = np.subtract(self.bank_[ids[r, c]], queries[r], dtype=np.float64)
             out[r, c] = np.einsum("ij,ij->i", diff, diff)
         return out
+
+
+def matmul_epsilon(precision: str) -> float:
+    """Unit roundoff of torch's float32 matmuls at a given precision setting.
+
+    ``torch.set_float32_matmul_precision("high")`` lets GPUs multiply in
+    TF32 (10-bit mantissa), ``"medium"`` in bfloat16 (7 bits): the error bound
+    of the brute-force estimate must follow, or the completeness check would
+    pass rows whose order it cannot vouch for.
+    """
+    return {"highest": _EPS32, "high": 2.0**-10, "medium": 2.0**-7}.get(precision, 2.0**-7)
+
+
+def gpu_chunk_rows(row_bytes: int, n_rows: int, free_bytes: int) -> int:
+    """Rows per brute-force chunk on a GPU: a quarter of its free memory.
+
+    ``working_memory`` is sized for host RAM (1 GiB by default): on a GPU it
+    would cut a 2M-row bank into 67-row score blocks, far too small to keep
+    the device busy. The score block lives in device memory, so it is sized
+    from what the device has free instead.
+    """
+    rows = int(free_bytes // 4 // max(row_bytes, 1))
+    return max(1, min(rows, max(n_rows, 1)))
+
+
+def _free_device_bytes(device: str) -> int:
+    if str(device).startswith("cuda"):
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    return 0
 
 
 def chunk_rows(row_bytes: int, n_rows: int, working_memory=None) -> int:

@@ -249,3 +249,36 @@ def test_cuda_equals_cpu(metric):
         result = gpu.kneighbors(queries, k, query_labels=labels[:500])
         np.testing.assert_array_equal(result.ids, expected.ids)
         np.testing.assert_array_equal(result.distances, expected.distances)
+
+
+def test_error_bound_follows_torch_matmul_precision():
+    from sknegsample._search import matmul_epsilon
+
+    assert matmul_epsilon("highest") == np.finfo(np.float32).eps
+    assert matmul_epsilon("high") > matmul_epsilon("highest")  # TF32
+    assert matmul_epsilon("medium") > matmul_epsilon("high")  # bfloat16
+    rng = np.random.RandomState(0)
+    bank = rng.normal(size=(300, 16))
+    search = NeighborSearch(algorithm="brute").fit(bank)
+    queries = rng.normal(size=(5, 16)).astype(np.float32)
+    strict = search._error_bound(queries)
+    previous = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        loose = search._error_bound(queries)
+        # Still exact: the looser bound only means more re-queries.
+        result = search.kneighbors(queries.astype(np.float64), 3)
+    finally:
+        torch.set_float32_matmul_precision(previous)
+    assert np.all(loose > strict)
+    dist = ((queries[:, None, :].astype(np.float64) - bank[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(result.ids, np.argsort(dist, axis=1, kind="stable")[:, :3])
+
+
+def test_gpu_chunks_are_sized_from_free_device_memory():
+    from sknegsample._search import gpu_chunk_rows
+
+    # 2M-row bank, 8 bytes per score: 16 MB a row; 20 GB free -> 312 rows.
+    assert gpu_chunk_rows(16_000_000, 10**6, 20 * 10**9) == 312
+    assert gpu_chunk_rows(16_000_000, 100, 20 * 10**9) == 100
+    assert gpu_chunk_rows(16_000_000, 100, 0) == 1

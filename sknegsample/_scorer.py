@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -225,7 +226,7 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
 
     @restore_state_on_error
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> BallTreePairScorer:
         """Mine negatives for the training pairs and train the head.
 
         Parameters
@@ -377,7 +378,7 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
         reranked = np.take_along_axis(result.ids, order, axis=1)
         return Ranking(result.ids, result.distances, scores, reranked, true_ids)
 
-    def evaluate(self, X, y):
+    def evaluate(self, X: ArrayLike, y: ArrayLike) -> dict:
         """Retrieve-then-rerank metrics on the evaluation pairs ``(X, y)``.
 
         Parameters
@@ -413,7 +414,7 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
             "retrieval_ndcg@10": _metrics.ndcg_at_k(r.ids, r.true_ids, 10),
         }
 
-    def score(self, X, y):
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """Accuracy@1 after re-ranking: ``evaluate(X, y)["accuracy@1"]``.
 
         Parameters
@@ -439,7 +440,7 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
         scores = self._head_scores(x_head, self._counter_head, result.ids, result.distances)
         return result.ids[np.arange(len(x_ret)), np.argmax(scores, axis=1)]
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Index of the best counter among the fitted ones, for each new point.
 
         The ``topk`` nearest training counters are retrieved and re-ranked by
@@ -460,7 +461,7 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
         X = validate_queries(self, X)
         return self._best_counters(*self._views(X))
 
-    def predict_proba(self, X, candidates=None):
+    def predict_proba(self, X: ArrayLike, candidates: ArrayLike | None = None) -> np.ndarray:
         """Head probabilities for explicit (point, candidate) pairs.
 
         Parameters

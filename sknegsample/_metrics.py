@@ -64,9 +64,8 @@ def recall_at_k(ranked_ids, true_ids, k=None) -> float:
     >>> recall_at_k([[1, 0], [0, 2]], [0, 1])
     0.5
     """
-    rank = true_rank(ranked_ids, true_ids)
-    k = _check_k(k)
-    return float(np.mean((rank >= 1) & (rank <= k)))
+    _, found = _ranks_within(ranked_ids, true_ids, k)
+    return float(np.mean(found))
 
 
 def mrr_at_k(ranked_ids, true_ids, k=None) -> float:
@@ -78,9 +77,7 @@ def mrr_at_k(ranked_ids, true_ids, k=None) -> float:
     >>> mrr_at_k([[1, 0], [2, 1]], [1, 1])
     0.75
     """
-    rank = true_rank(ranked_ids, true_ids)
-    k = _check_k(k)
-    found = (rank >= 1) & (rank <= k)
+    rank, found = _ranks_within(ranked_ids, true_ids, k)
     return float(np.mean(np.where(found, 1.0 / np.maximum(rank, 1), 0.0)))
 
 
@@ -98,10 +95,15 @@ def ndcg_at_k(ranked_ids, true_ids, k=10) -> float:
     >>> ndcg_at_k([[1, 0], [0, 1]], [1, 1])
     0.8154648767857288
     """
+    rank, found = _ranks_within(ranked_ids, true_ids, k)
+    return float(np.mean(np.where(found, 1.0 / np.log2(np.maximum(rank, 1) + 1.0), 0.0)))
+
+
+def _ranks_within(ranked_ids, true_ids, k):
+    """1-based rank of each true id (0: absent) and whether it is within ``k``."""
     rank = true_rank(ranked_ids, true_ids)
     k = _check_k(k)
-    found = (rank >= 1) & (rank <= k)
-    return float(np.mean(np.where(found, 1.0 / np.log2(np.maximum(rank, 1) + 1.0), 0.0)))
+    return rank, (rank >= 1) & (rank <= k)
 
 
 def _check_ranking(ranked_ids, true_ids):

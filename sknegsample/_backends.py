@@ -25,15 +25,25 @@ import warnings
 import numpy as np
 import torch
 
+from ._select import merge_smallest, smallest_per_column, smallest_per_row
+
+# Output widths that keep MKL's GEMM fast (see TorchBruteBackend._score_columns).
+_ALIGN = 8
+
 
 class TorchBruteBackend:
-    """Exact brute force: one GEMM per chunk, then ``torch.topk``.
+    """Exact brute force: GEMM score blocks, then a two-stage top-k selection.
 
-    Measured here (2 cores, 20k queries x 40k bank x 384 dims, k=8): numpy's
-    GEMM + ``argpartition`` 13.8-15.2 s, ``torch.addmm`` + ``torch.topk`` 5.0 s,
-    faiss ``IndexFlatL2`` 4.3 s; ``topk`` on a 2048 x 40k block took 0.15 s
-    against 2.4 s for ``np.argpartition`` (single-threaded). The same code runs
-    on CUDA when ``device="cuda"``.
+    Each block holds ``|b|^2 - 2 q.b`` for a chunk of queries against the
+    bank (``|q|^2`` is the same along a row: it is added to the few values
+    kept, for the estimate); excluded pairs are set to ``inf`` before the
+    ``k`` smallest are chosen (:mod:`sknegsample._select`).
+
+    On the CPU the GEMM is numpy's (OpenBLAS): measured here, 2 cores,
+    float32, it ran at 160-200 GFLOP/s on 256 to 2048 query rows against
+    40k/10k/3.6k bank rows of 128-768 dims, where ``torch.addmm`` (MKL)
+    reached 72-137 (it also copies when writing into a strided block).
+    torch does the selection, the scoring on a GPU, and the rest.
     """
 
     # Squared-distance estimates carry float32 rounding (see _search).
@@ -74,23 +84,132 @@ class TorchBruteBackend:
             return torch.from_numpy(np.empty((n_rows, n_bank), dtype=np.float32))
         return torch.empty((n_rows, n_bank), dtype=torch.float32, device=self.device)
 
+    def _score(self, out: torch.Tensor, queries: torch.Tensor, first: int, last: int) -> None:
+        """``out = |b|^2 - 2 q.b`` for bank rows ``first:last``; ``out`` contiguous.
+
+        torch's GEMM only writes in place into a contiguous block: into a
+        strided view it computes elsewhere and copies (2048 x 40k x 384: 135
+        against 188 GFLOP/s). numpy's OpenBLAS GEMM is faster on small blocks
+        here (160-180 against 130-140 GFLOP/s below 2048 x 4k) but its
+        threads spin after each call and take the 2 cores from torch's
+        selection: mixing the two ran 1.1-5x slower than torch alone.
+        """
+        torch.addmm(self._sq_norms[first:last], queries, self._bank[first:last].T,
+                    alpha=-2.0, out=out)
+
+    def _block(self, scratch, n_rows: int, width: int, offset: int = 0) -> torch.Tensor:
+        """A contiguous ``(n_rows, width)`` score block at ``offset`` in ``scratch``.
+
+        A new block when ``scratch`` is None or too small.
+        """
+        size = n_rows * width
+        if scratch is not None and scratch.numel() >= offset + size:
+            return scratch.view(-1)[offset:offset + size].view(n_rows, width)
+        if self.device == "cpu":
+            return torch.from_numpy(np.empty((n_rows, width), dtype=np.float32))
+        return torch.empty((n_rows, width), device=self.device)
+
+    def _score_columns(self, queries, first, last, scratch, offset=0):
+        """Score ``queries`` against bank rows ``first:last``: ``[(first id, block)]``.
+
+        The blocks are a width that is a multiple of 8 and a tail of fewer
+        than 8 columns: MKL's GEMM slows down when the rows of its output are
+        not 32-byte aligned (512 x W x 384: 172 GFLOP/s at W=3646, 184-190
+        at 3640, 3648 or 3656; 128 against 177 at 9999 and 10000).
+        Returns the blocks and the scratch offset after them.
+        """
+        width = last - first
+        aligned = width - width % _ALIGN
+        blocks = []
+        for lo, hi in ((first, first + aligned), (first + aligned, last)):
+            if hi > lo:
+                block = self._block(scratch, len(queries), hi - lo, offset)
+                offset += block.numel()
+                self._score(block, queries, lo, hi)
+                blocks.append((lo, block))
+        return blocks, offset
+
     def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None,
                    scratch=None):
         q = _tensor(queries32, self.device)
-        out = scratch[: len(q)] if scratch is not None and len(scratch) >= len(q) else None
-        # |q|^2 is the same for every candidate of a row: leave it out of the
-        # ranking and add it back for the estimate.
-        scores = torch.addmm(self._sq_norms, q, self._bank.T, alpha=-2.0, out=out)
-        if exclude_rows is not None and len(exclude_rows):
-            scores[torch.from_numpy(exclude_rows).to(self.device),
-                   torch.from_numpy(exclude_cols).to(self.device)] = math.inf
-        values, ids = torch.topk(scores, k, dim=1, largest=False, sorted=False)
+        blocks, _ = self._score_columns(q, 0, self._bank.shape[0], scratch)
+        values, ids = _smallest_in_blocks(blocks, k, exclude_rows, exclude_cols)
         q_sq = (q * q).sum(dim=1, keepdim=True)
-        estimate = (values + q_sq).cpu().numpy().astype(np.float64)
-        ids = ids.cpu().numpy().astype(np.int64)
-        # Excluded columns only surface when a row has fewer than k allowed.
-        ids[~np.isfinite(estimate)] = -1
-        return ids, estimate
+        return _candidates_to_numpy(ids, values + q_sq)
+
+    def bank_row_candidates(self, start, stop, k, exclude_rows=None, exclude_cols=None,
+                            scratch=None, block_rows=None):
+        """Candidates of bank rows ``start:stop`` as queries, as :meth:`candidates`.
+
+        Mining every training anchor queries the bank with its own rows, and
+        the distances among those rows form a symmetric block: each pair is
+        computed once, for the earlier row's query, and the later row takes
+        its candidates from that block's columns. The GEMM then does a
+        quarter less work for paired data (anchors are half the bank) and
+        half less when every bank row is an anchor. Exclusions must be
+        symmetric (a query never receives a row of its own label group, and
+        the row never receives it), which label groups are.
+
+        ``exclude_rows`` (query positions, non-decreasing, as
+        :meth:`~sknegsample._search.LabelGroups.members` returns them) and
+        ``exclude_cols`` (bank ids) list the excluded pairs. ``block_rows``
+        queries are scored at a time, in ``scratch`` when it is large enough.
+        """
+        n_bank, n_queries = self._bank.shape[0], stop - start
+        block_rows = block_rows or n_queries
+        best = torch.full((n_queries, k), math.inf, device=self.device)
+        best_ids = torch.full((n_queries, k), -1, dtype=torch.int64, device=self.device)
+        for first in range(start, stop, block_rows):
+            last = min(first + block_rows, stop)
+            rows = self._bank[first:last]
+            # Columns from this block's first anchor on, and those before the
+            # anchors: the pairs with earlier anchors were scored when those
+            # anchors were the queries.
+            blocks, used = self._score_columns(rows, first, n_bank, scratch)
+            blocks += self._score_columns(rows, 0, start, scratch, used)[0]
+            in_block = None
+            if exclude_rows is not None:
+                lo, hi = np.searchsorted(exclude_rows, [first - start, last - start])
+                in_block = (exclude_rows[lo:hi] - (first - start), exclude_cols[lo:hi])
+            values, ids = _smallest_in_blocks(blocks, k, *(in_block or (None, None)))
+            row_norms = self._sq_norms[first:last, None]
+            mine = slice(first - start, last - start)
+            best[mine], best_ids[mine] = merge_smallest(best[mine], best_ids[mine],
+                                                        values + row_norms, ids)
+            for lo, block in blocks:
+                # The later anchors' columns: add this block's row norms so
+                # that they hold full squared distances, comparable down a
+                # column, and give each later anchor its nearest rows here.
+                col_lo, col_hi = max(lo, last), min(lo + block.shape[1], stop)
+                if col_hi <= col_lo:
+                    continue
+                later = block[:, col_lo - lo:col_hi - lo]
+                later += row_norms
+                values, nearest = smallest_per_column(later, k)
+                ids = torch.where(nearest >= 0, nearest + first, -1)
+                theirs = slice(col_lo - start, col_hi - start)
+                best[theirs], best_ids[theirs] = merge_smallest(
+                    best[theirs], best_ids[theirs], values, ids)
+        return _candidates_to_numpy(best_ids, best)
+
+
+def _smallest_in_blocks(blocks, k, exclude_rows=None, exclude_cols=None):
+    """The ``k`` smallest scores of each row across ``[(first id, block)]``, with ids.
+
+    Excluded ``(row, bank id)`` pairs are set to ``inf`` first.
+    """
+    values = ids = None
+    for lo, block in blocks:
+        if exclude_rows is not None and len(exclude_rows):
+            inside = (exclude_cols >= lo) & (exclude_cols < lo + block.shape[1])
+            _exclude(block, exclude_rows[inside], exclude_cols[inside] - lo)
+        block_values, cols = smallest_per_row(block, k)
+        block_ids = torch.where(cols >= 0, cols + lo, -1)
+        if values is None:
+            values, ids = block_values, block_ids
+        else:
+            values, ids = merge_smallest(values, ids, block_values, block_ids)
+    return values, ids
 
 
 class TreeBackend:
@@ -246,6 +365,22 @@ _KNOWN_PARAMS = {
     "faiss_hnsw": ["M", "ef_construction", "ef_search"],
     "hnswlib": ["M", "ef_construction", "ef_search"],
 }
+
+
+def _exclude(scores: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Set the excluded ``(row, col)`` pairs of a score block to ``inf``."""
+    if len(rows):
+        device = scores.device
+        scores[torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)] = math.inf
+
+
+def _candidates_to_numpy(ids: torch.Tensor, estimate: torch.Tensor):
+    """Host arrays of candidate ids (int64) and squared-distance estimates (float64)."""
+    estimate = estimate.cpu().numpy().astype(np.float64)
+    ids = ids.cpu().numpy().astype(np.int64)
+    # Excluded columns only surface when a row has fewer than k allowed.
+    ids[~np.isfinite(estimate)] = -1
+    return ids, estimate
 
 
 def _tensor(array: np.ndarray, device: str) -> torch.Tensor:

@@ -37,7 +37,8 @@ class MinedChunk:
 
 def mine_chunk(search: NeighborSearch, queries, keys, query_labels, min_distance, *,
                n_negatives: int, random_rate: float, window: int, skip: int,
-               hard_selection: str, seed: int, working_memory=None) -> MinedChunk:
+               hard_selection: str, seed: int, working_memory=None,
+               bank_rows=None) -> MinedChunk:
     """Pick ``n_negatives`` distinct allowed bank ids for each anchor row.
 
     Parameters
@@ -56,6 +57,9 @@ def mine_chunk(search: NeighborSearch, queries, keys, query_labels, min_distance
         See :class:`~sknegsample.HybridNegativeSampler`.
     working_memory : int or None
         MiB per search chunk.
+    bank_rows : slice or None
+        Where the anchors sit in the bank, when they are its own rows (see
+        :meth:`~sknegsample._search.NeighborSearch.kneighbors`).
     """
     n_rows = queries.shape[0]
     slots = np.arange(n_negatives)
@@ -68,7 +72,7 @@ def mine_chunk(search: NeighborSearch, queries, keys, query_labels, min_distance
     if n_rows and not is_random.all():
         _pick_hard(search, queries, keys, query_labels, min_distance, result,
                    window=window, skip=skip, hard_selection=hard_selection, seed=seed,
-                   working_memory=working_memory)
+                   working_memory=working_memory, bank_rows=bank_rows)
     for slot in range(n_negatives):
         todo = np.flatnonzero(negatives[:, slot] < 0)
         if todo.size:
@@ -80,9 +84,10 @@ def mine_chunk(search: NeighborSearch, queries, keys, query_labels, min_distance
 
 
 def _pick_hard(search, queries, keys, query_labels, min_distance, result, *, window, skip,
-               hard_selection, seed, working_memory):
+               hard_selection, seed, working_memory, bank_rows):
     found = search.kneighbors(queries, skip + window, query_labels=query_labels,
-                              min_distance=min_distance, working_memory=working_memory)
+                              min_distance=min_distance, working_memory=working_memory,
+                              bank_rows=bank_rows)
     win_ids = found.ids[:, skip:]
     win_dist = found.distances[:, skip:]
     width = win_ids.shape[1]

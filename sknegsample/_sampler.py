@@ -325,7 +325,8 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
         if self.positive_margin is not None and positive is not None:
             min_distance = self._margin_distance(positive)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        mined = self._mine_in_chunks(queries, keys, labels, min_distance, seed)
+        mined = self._mine_in_chunks(queries, keys, labels, min_distance, seed,
+                                     _first_bank_row(indices))
         n_capped = 0
         if self.max_negative_uses is not None:
             order = np.argsort(indices if indices is not None else np.arange(len(X)),
@@ -345,7 +346,8 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
             return 1.0 - self.positive_margin * (1.0 - positive)
         return positive / self.positive_margin
 
-    def _mine_in_chunks(self, queries, keys, labels, min_distance, seed) -> MinedChunk:
+    def _mine_in_chunks(self, queries, keys, labels, min_distance, seed,
+                        first_bank_row=None) -> MinedChunk:
         window = self.n_candidates if self.n_candidates is not None else self.n_negatives
         # Bound the per-chunk bookkeeping (window, draws) by working_memory;
         # the search inside bounds its own scratch the same way.
@@ -355,13 +357,17 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
         )
         parts = []
         for start in range(0, queries.shape[0], rows):
-            sl = slice(start, start + rows)
+            sl = slice(start, min(start + rows, queries.shape[0]))
+            # Anchors that are consecutive bank rows let the search score
+            # each pair of them once (NeighborSearch.kneighbors, bank_rows).
+            bank_rows = None if first_bank_row is None else \
+                slice(first_bank_row + sl.start, first_bank_row + sl.stop)
             parts.append(mine_chunk(
                 self.search_, queries[sl], keys[sl], labels[sl],
                 None if min_distance is None else min_distance[sl],
                 n_negatives=self.n_negatives, random_rate=self.random_rate,
                 window=window, skip=self.skip_nearest, hard_selection=self.hard_selection,
-                seed=seed,
+                seed=seed, bank_rows=bank_rows,
             ))
         if not parts:
             raise ValueError("X must contain at least one row; got 0.")
@@ -374,3 +380,17 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []
         tags.target_tags.required = False
         return tags
+
+
+def _first_bank_row(indices) -> int | None:
+    """Bank row of the first anchor when ``indices`` are consecutive, else None.
+
+    Anchor ``i`` is bank row ``i`` in every mode (the points come first in
+    paired mode); the search still checks that the rows are equal.
+    """
+    if indices is None or len(indices) == 0:
+        return None
+    start = int(indices[0])
+    if not np.array_equal(indices, np.arange(start, start + len(indices))):
+        return None
+    return start

@@ -21,7 +21,6 @@ How exactness is kept while the arithmetic is float32:
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 
@@ -49,6 +48,11 @@ _BRUTE_OVERFETCH = 4
 _SELF_THREADED = ("brute", "faiss_flat")
 # Cap on the rows of one brute-force score block on the CPU (see _chunk_rows).
 _BRUTE_MAX_ROWS = 2048
+# Queries per block when the queries are bank rows (bank_row_candidates):
+# at least four blocks, so that most of the symmetric pairs are scored once
+# (one block would score them all twice), but not so small that the GEMMs
+# lose speed (256 rows ran at 142-190 GFLOP/s, 2048 at 185-189).
+_MIN_SHARED_BLOCK = 256
 # Bytes of float64 scratch the exact re-ranking may use at once.
 _RERANK_BYTES = 64 * 2**20
 
@@ -104,8 +108,6 @@ def resolve_algorithm(algorithm: str, n_bank: int, n_features: int, device: str)
         return "brute"
     if n_features <= 8 and n_bank >= 10_000:
         return "kd_tree"
-    if importlib.util.find_spec("faiss") is not None:
-        return "faiss_flat"
     return "brute"
 
 
@@ -280,7 +282,7 @@ class NeighborSearch:
         return to_metric_distance(self._exact_sq(queries, ids), self.metric)
 
     def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None,
-                   min_distance=None, working_memory=None) -> SearchResult:
+                   min_distance=None, working_memory=None, bank_rows=None) -> SearchResult:
         """Find the ``k`` nearest allowed bank ids of each prepared query.
 
         Parameters
@@ -299,6 +301,13 @@ class NeighborSearch:
         working_memory : int or None
             MiB of scratch per chunk (sklearn's ``working_memory`` setting
             when None).
+        bank_rows : slice or None
+            Where the queries sit in the bank, when they are bank rows with
+            their own labels (mining the training anchors). Brute force then
+            scores each pair of those rows once
+            (:meth:`~sknegsample._backends.TorchBruteBackend.bank_row_candidates`);
+            the answer is the same. Checked, and ignored when the rows or
+            labels differ.
         """
         n_queries = queries.shape[0]
         k = min(k, self.n_bank_)
@@ -323,9 +332,17 @@ class NeighborSearch:
         # score block, allocated once (see TorchBruteBackend.scratch).
         scratch = self.backend_.scratch(chunk) if n_threads == 1 and \
             hasattr(self.backend_, "scratch") else None
+        first = None
+        if scratch is not None and self._are_bank_rows(queries, query_labels, bank_rows):
+            rows, cols = self.groups_.members(query_labels) if self.groups_ is not None \
+                else (None, None)
+            first = self.backend_.bank_row_candidates(
+                bank_rows.start, bank_rows.stop, self._first_fetch(k), rows, cols, scratch,
+                block_rows=min(chunk, max(_MIN_SHARED_BLOCK, -(-n_queries // 4))))
 
         def run(sl):
-            return self._search_chunk(queries[sl], query_labels[sl], lower_sq[sl], k, scratch)
+            return self._search_chunk(queries[sl], query_labels[sl], lower_sq[sl], k, scratch,
+                                      None if first is None else (first[0][sl], first[1][sl]))
 
         if n_threads == 1 or len(slices) == 1:
             parts = [run(sl) for sl in slices]
@@ -353,7 +370,27 @@ class NeighborSearch:
             row_bytes = 8 * (k + _OVERFETCH) * self.bank_.shape[1] * 2
         return chunk_rows(row_bytes, n_queries, working_memory)
 
-    def _search_chunk(self, queries, query_labels, lower_sq, k, scratch=None):
+    def _are_bank_rows(self, queries, query_labels, bank_rows) -> bool:
+        """Whether ``queries`` are the bank rows ``bank_rows``, with their labels."""
+        if bank_rows is None or not hasattr(self.backend_, "bank_row_candidates"):
+            return False
+        start, stop, step = bank_rows.indices(self.n_bank_)
+        if step != 1 or stop - start != queries.shape[0] or stop <= start:
+            return False
+        if self.groups_ is not None and not np.array_equal(
+                query_labels, self.groups_.labels[start:stop]):
+            return False
+        return bool(np.array_equal(queries, self.bank_[start:stop]))
+
+    def _first_fetch(self, k: int) -> int:
+        """Candidates asked of the backend in the first round."""
+        excludes_before_selection = self.algorithm_ == "brute"
+        overfetch = _BRUTE_OVERFETCH if excludes_before_selection else _OVERFETCH
+        if self.groups_ is not None and not excludes_before_selection:
+            overfetch += self.groups_.max_size
+        return min(self.n_bank_, k + overfetch)
+
+    def _search_chunk(self, queries, query_labels, lower_sq, k, scratch=None, first=None):
         n_rows = queries.shape[0]
         distances = np.full((n_rows, k), np.inf)
         ids_out = np.full((n_rows, k), -1, dtype=np.int64)
@@ -363,21 +400,22 @@ class NeighborSearch:
             return distances, ids_out, n_copies, n_below
         queries32 = np.ascontiguousarray(queries, dtype=np.float32)
         excludes_before_selection = self.algorithm_ == "brute"
-        overfetch = _BRUTE_OVERFETCH if excludes_before_selection else _OVERFETCH
-        if self.groups_ is not None and not excludes_before_selection:
-            overfetch += self.groups_.max_size
-        fetch = min(self.n_bank_, k + overfetch)
+        fetch = self._first_fetch(k)
         error = self._error_bound(queries32)
         todo = np.arange(n_rows)
         while todo.size:
             labels = query_labels[todo]
-            rows = cols = None
-            if excludes_before_selection and self.groups_ is not None:
-                rows, cols = self.groups_.members(labels)
-            extra = {} if scratch is None else {"scratch": scratch}
-            ids, estimate = self.backend_.candidates(
-                queries32[todo], queries[todo], fetch, rows, cols, **extra
-            )
+            if first is not None:
+                # The first round was computed for every row at once.
+                (ids, estimate), first = first, None
+            else:
+                rows = cols = None
+                if excludes_before_selection and self.groups_ is not None:
+                    rows, cols = self.groups_.members(labels)
+                extra = {} if scratch is None else {"scratch": scratch}
+                ids, estimate = self.backend_.candidates(
+                    queries32[todo], queries[todo], fetch, rows, cols, **extra
+                )
             fetched = ids >= 0
             same_label = np.zeros_like(fetched)
             if self.groups_ is not None:

@@ -7,6 +7,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 
 from sknegsample import HybridNegativeSampler, bank_ids_to_pairs, decaying_random_rate
+from sknegsample.datasets import make_pairs
 
 EXACT_ALGORITHMS = ["brute", "ball_tree", "kd_tree", "faiss_flat"]
 
@@ -320,3 +321,28 @@ def test_readonly_memmap_without_counters(tmp_path):
     sampler = HybridNegativeSampler(random_rate=0.0)
     np.testing.assert_array_equal(sampler.fit_transform(X_map), sampler.fit_transform(X))
     np.testing.assert_array_equal(sampler.transform(X_map), sampler.transform(X))
+
+
+@pytest.mark.parametrize("preprocessor", [None, PCA(n_components=5, random_state=0)])
+@pytest.mark.parametrize("y_kind", ["paired", "labels"])
+def test_training_anchors_share_their_symmetric_block(monkeypatch, y_kind, preprocessor):
+    # fit_transform and transform(X, indices=arange) (as the scorer's
+    # re-mining calls it) score each pair of anchors once, and answer as an
+    # exact tree does.
+    from sknegsample._backends import TorchBruteBackend
+
+    calls = []
+    shared = TorchBruteBackend.bank_row_candidates
+    monkeypatch.setattr(TorchBruteBackend, "bank_row_candidates",
+                        lambda self, *a, **kw: calls.append(a[:2]) or shared(self, *a, **kw))
+    point, counter = make_pairs(300, 8, random_state=0)
+    y = counter if y_kind == "paired" else np.arange(300) % 7
+    params = dict(random_rate=0.0, n_negatives=3, preprocessor=preprocessor, random_state=0)
+    sampler = HybridNegativeSampler(algorithm="brute", **params)
+    mined = sampler.fit_transform(point, y)
+    assert calls == [(0, 300)]
+    calls.clear()
+    np.testing.assert_array_equal(sampler.transform(point, indices=np.arange(300)), mined)
+    assert calls == [(0, 300)]
+    tree = HybridNegativeSampler(algorithm="ball_tree", **params).fit_transform(point, y)
+    np.testing.assert_array_equal(mined, tree)

@@ -282,3 +282,92 @@ def test_gpu_chunks_are_sized_from_free_device_memory():
     assert gpu_chunk_rows(16_000_000, 10**6, 20 * 10**9) == 312
     assert gpu_chunk_rows(16_000_000, 100, 20 * 10**9) == 100
     assert gpu_chunk_rows(16_000_000, 100, 0) == 1
+
+
+def _paired_labels(n_pairs):
+    return np.concatenate([np.arange(n_pairs), np.arange(n_pairs)])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("labels", ["paired", "groups", "none"])
+@pytest.mark.parametrize("rows", [slice(0, 150), slice(40, 150), slice(0, 300), slice(290, 300)])
+def test_queries_that_are_bank_rows_score_each_pair_once(rows, labels, metric):
+    # Mining the training anchors: the queries are bank rows with their own
+    # labels, and brute force shares their symmetric block (the clustered
+    # data holds near-copies; _random_data exact copies).
+    for bank in (_clustered_data(), _random_data()):
+        bank_labels = {"paired": _paired_labels(len(bank) // 2),
+                       "groups": np.arange(len(bank)) % 37, "none": None}[labels]
+        search, prepared = _fit(bank, metric, "brute", bank_labels)
+        queries = prepared[rows]
+        query_labels = None if bank_labels is None else bank_labels[rows]
+        for working_memory in (0.05, 1024):  # one block of queries, or many
+            result = search.kneighbors(queries, 7, query_labels=query_labels,
+                                       working_memory=working_memory, bank_rows=rows)
+            expected = reference_kneighbors(prepared, queries, 7, metric, bank_labels,
+                                            query_labels)
+            _assert_same(result, expected)
+
+
+def test_bank_rows_are_checked_before_the_block_is_shared(monkeypatch):
+    bank = _clustered_data()
+    labels = _paired_labels(len(bank) // 2)
+    search, _ = _fit(bank, "euclidean", "brute", labels)
+    calls = []
+    shared = search.backend_.bank_row_candidates
+    monkeypatch.setattr(search.backend_, "bank_row_candidates",
+                        lambda *a, **kw: calls.append(a[:2]) or shared(*a, **kw))
+    rows = slice(0, 150)
+    other = bank[rows].copy()
+    other[3, 0] += 1e-3  # no longer bank row 3
+    cases = [
+        (bank[rows], labels[rows], True),
+        (other, labels[rows], False),
+        (bank[rows], np.roll(labels[rows], 1), False),  # not the rows' own labels
+        (bank[:149], labels[:149], False),  # not as many rows as the slice
+    ]
+    for queries, query_labels, is_shared in cases:
+        calls.clear()
+        result = search.kneighbors(queries, 5, query_labels=query_labels, bank_rows=rows)
+        assert calls == ([(0, 150)] if is_shared else [])
+        _assert_same(result, reference_kneighbors(bank, queries, 5, "euclidean", labels,
+                                                  query_labels))
+
+
+def test_bank_rows_block_stays_within_working_memory():
+    rng = np.random.RandomState(0)
+    bank = rng.normal(size=(20_000, 4)).astype(np.float32)
+    search = NeighborSearch(algorithm="brute").fit(bank, np.arange(len(bank)))
+    working_memory = 16
+    tracemalloc.start()
+    try:
+        search.kneighbors(bank, 3, query_labels=np.arange(len(bank)),
+                          working_memory=working_memory, bank_rows=slice(0, len(bank)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * working_memory * 2**20, peak
+
+
+@pytest.mark.parametrize("rows", [slice(0, 150), slice(40, 300)])
+def test_shared_block_proposes_what_a_plain_search_proposes(rows):
+    # The first-round candidates themselves, not only the final answer: the
+    # completeness check would repair wrong estimates with re-queries, at a
+    # cost no answer shows.
+    from sknegsample._backends import TorchBruteBackend
+
+    bank = _random_data(n_features=5)
+    bank[10:20] *= 3.0  # rows of different norms
+    labels = _paired_labels(len(bank) // 2)
+    backend = TorchBruteBackend().fit(bank, bank)
+    groups = NeighborSearch(algorithm="brute").fit(bank, labels).groups_
+    exclude = groups.members(labels[rows])
+    scratch = backend.scratch(64)
+    ids, estimate = backend.bank_row_candidates(rows.start, rows.stop, 9, *exclude,
+                                                scratch=scratch, block_rows=32)
+    plain_ids, plain_estimate = backend.candidates(bank[rows], bank[rows], 9, *exclude,
+                                                   scratch=scratch)
+    np.testing.assert_allclose(np.sort(estimate, axis=1), np.sort(plain_estimate, axis=1),
+                               rtol=1e-5, atol=1e-5)
+    exact = ((bank[rows, None, :].astype(np.float64) - bank[ids]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(estimate, exact, rtol=1e-5, atol=1e-5)

@@ -4,6 +4,8 @@ Run from the repository root::
 
     python benchmarks/compare_search.py                      # 20k pairs x 384
     python benchmarks/compare_search.py --dataset manpage    # real embeddings
+    python benchmarks/compare_search.py --dataset docstrings # 12k real pairs
+    python benchmarks/compare_search.py --point p.npy --counter c.npy  # yours
     python benchmarks/compare_search.py --n-pairs 50000 --n-features 128
     python benchmarks/compare_search.py --plot-only          # docs/_static/leaf_size.png
 
@@ -114,9 +116,19 @@ def run_floor(point, counter, chunk=2048):
 
 
 def load(args):
+    if args.point or args.counter:
+        if not (args.point and args.counter):
+            raise SystemExit("--point and --counter go together")
+        point, counter = np.load(args.point), np.load(args.counter)
+        return point, counter, f"{args.point} / {args.counter} ({len(point)} x {point.shape[1]})"
     if args.dataset == "manpage":
         point, counter = load_manpage_pairs(return_X_y=True)
         return point, counter, f"manpage pairs ({len(point)} x {point.shape[1]}, real)"
+    if args.dataset == "docstrings":
+        from docstring_pairs import load_docstring_pairs
+
+        point, counter = load_docstring_pairs()
+        return point, counter, f"docstring pairs ({len(point)} x {point.shape[1]}, real)"
     point, counter = make_pairs(args.n_pairs, args.n_features, random_state=0)
     return point, counter, f"make_pairs({args.n_pairs}, {args.n_features}) (clustered)"
 
@@ -211,7 +223,10 @@ def leaf_size_figure(path, n_bank=10_000, n_queries=200, dims=(8, 32, 128, 384),
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", choices=["make_pairs", "manpage"], default="make_pairs")
+    parser.add_argument("--dataset", choices=["make_pairs", "manpage", "docstrings"],
+                        default="make_pairs")
+    parser.add_argument("--point", help=".npy file of anchor embeddings (with --counter)")
+    parser.add_argument("--counter", help=".npy file of their positives, row for row")
     parser.add_argument("--n-pairs", type=int, default=20_000)
     parser.add_argument("--n-features", type=int, default=384)
     parser.add_argument("--repeat", type=int, default=3)

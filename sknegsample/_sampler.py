@@ -68,9 +68,9 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
 "faiss_hnsw", "hnswlib"}, default="auto"
         Search backend. Every backend but HNSW is exact. ``auto`` picks a
         kd-tree for very low dimensions (<= 8 features, 10k+ rows), and exact
-        brute force otherwise: faiss' flat index on the CPU when faiss is
-        installed, else (and on a GPU) ``brute``, a torch GEMM. ``faiss_*``
-        and ``hnswlib`` need the ``ann`` extra.
+        brute force (``brute``, a torch GEMM on the CPU or GPU) otherwise;
+        mining the training anchors, brute force scores each pair of them
+        once. ``faiss_*`` and ``hnswlib`` need the ``ann`` extra.
     leaf_size : int, default=40
         Leaf size of the ball/kd tree (the prototype used 2).
     search_params : dict or None, default=None

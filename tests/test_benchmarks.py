@@ -62,3 +62,60 @@ def test_suite_runs_at_its_smallest_parameters(cls):
             assert result is not None and result >= 0, name
     if hasattr(suite, "teardown"):
         suite.teardown(*args, *point)
+
+
+@pytest.fixture
+def bench_scripts(monkeypatch):
+    """The scripts in benchmarks/, importable as top-level modules."""
+    monkeypatch.syspath_prepend(str(BENCH_ROOT))
+
+
+def test_compare_script_runs_on_the_users_own_files(bench_scripts, tmp_path, capsys):
+    import compare_search
+    import numpy as np
+
+    from sknegsample.datasets import make_pairs
+
+    point, counter = make_pairs(150, 16, random_state=0)
+    np.save(tmp_path / "p.npy", point)
+    np.save(tmp_path / "c.npy", counter)
+    skip = [] if importlib.util.find_spec("faiss") else ["faiss_flat"]
+    compare_search.main(["--point", str(tmp_path / "p.npy"), "--counter",
+                         str(tmp_path / "c.npy"), "--repeat", "1", "--full", "--no-plot",
+                         "--skip", *skip])
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    # Every exact contender finds the sampler's hard negative (no ties here).
+    for name in ("sampler", "sklearn_brute", "floor", "prototype", *({"faiss_flat"} - set(skip))):
+        assert float(rows[name][3]) == 1.0, rows[name]
+    with pytest.raises(SystemExit, match="go together"):
+        compare_search.main(["--point", str(tmp_path / "p.npy"), "--no-plot"])
+
+
+def test_docstring_pairs_are_summary_and_first_paragraph(bench_scripts, tmp_path):
+    from docstring_pairs import _pairs_in
+
+    source = tmp_path / "module.py"
+    source.write_text('''
+def documented():
+    """Return the answer to a question nobody asked yet.
+
+    The answer is computed from first principles, which takes a long time
+    and is therefore cached after the first call to this function.
+
+    Parameters
+    ----------
+    """
+
+
+def undocumented():
+    pass
+
+
+def one_line():
+    """Only a summary, long enough to count."""
+''')
+    assert list(_pairs_in(source)) == [(
+        "Return the answer to a question nobody asked yet.",
+        "The answer is computed from first principles, which takes a long time and is "
+        "therefore cached after the first call to this function.",
+    )]

@@ -165,13 +165,13 @@ def compare(args):
     for name, values in times.items():
         same = np.mean(answers[name] == answers["sampler"])
         median = np.median(values)
-        print(f"{name:<15}{median:>10.2f}{median / reference:>11.2f}{same:>13.4f}")
+        print(f"{name:<15}{median:>10.3g}{median / reference:>11.2f}{same:>13.4f}")
     if proto_times:
         median = np.median(proto_times)
         same = np.mean(proto_ids == answers["sampler"][proto_anchors])
         note = "" if n_proto == n_pairs else \
             f"  (queries timed on {n_proto} anchors, extrapolated per anchor)"
-        print(f"{'prototype':<15}{median:>10.2f}{median / reference:>11.2f}{same:>13.4f}{note}")
+        print(f"{'prototype':<15}{median:>10.3g}{median / reference:>11.2f}{same:>13.4f}{note}")
 
 
 def leaf_size_figure(path, n_bank=10_000, n_queries=200, dims=(8, 32, 128, 384),

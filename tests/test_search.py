@@ -246,9 +246,10 @@ def test_cuda_equals_cpu(metric):
     # No cap on k: more neighbours than torch.topk's fast CUDA path handles.
     for k in (1, 10, 1500):
         expected = cpu.kneighbors(queries, k, query_labels=labels[:500])
-        result = gpu.kneighbors(queries, k, query_labels=labels[:500])
-        np.testing.assert_array_equal(result.ids, expected.ids)
-        np.testing.assert_array_equal(result.distances, expected.distances)
+        for bank_rows in (None, slice(0, 500)):  # plain, and the shared anchor block
+            result = gpu.kneighbors(queries, k, query_labels=labels[:500], bank_rows=bank_rows)
+            np.testing.assert_array_equal(result.ids, expected.ids)
+            np.testing.assert_array_equal(result.distances, expected.distances)
 
 
 def test_error_bound_follows_torch_matmul_precision():

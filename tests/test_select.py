@@ -39,7 +39,7 @@ def _check_rows(values, out_values, out_index, k):
 
 
 @pytest.mark.parametrize("kind", ["normal", "ties", "inf"])
-@pytest.mark.parametrize("width", [1, 7, 31, 32, 33, 100, 257, 1000])
+@pytest.mark.parametrize("width", [1, 7, 31, 32, 33, 100, 257, 1000, 2000])
 @pytest.mark.parametrize("k", [1, 5, 12])
 def test_smallest_per_row_equals_a_full_sort(width, k, kind):
     values = _block(9, width, seed=width + k, kind=kind)
@@ -48,7 +48,7 @@ def test_smallest_per_row_equals_a_full_sort(width, k, kind):
 
 
 @pytest.mark.parametrize("kind", ["normal", "ties", "inf"])
-@pytest.mark.parametrize("n_rows", [1, 7, 15, 16, 17, 100, 257])
+@pytest.mark.parametrize("n_rows", [1, 7, 15, 16, 17, 100, 257, 300])
 @pytest.mark.parametrize("k", [1, 5, 12])
 def test_smallest_per_column_equals_a_full_sort(n_rows, k, kind):
     values = _block(n_rows, 11, seed=n_rows + k, kind=kind)

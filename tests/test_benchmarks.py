@@ -119,3 +119,21 @@ def one_line():
         "The answer is computed from first principles, which takes a long time and is "
         "therefore cached after the first call to this function.",
     )]
+
+
+def test_gpu_script_runs_or_says_why_not(bench_scripts, capsys):
+    import gpu_search
+
+    assert gpu_search.parse_size("200000x768") == (200_000, 768)
+    assert gpu_search.main(["--sizes", "3000x16", "--check", "200", "--repeat", "1"]) == 0
+    captured = capsys.readouterr()
+    if torch_cuda_available():
+        assert "agrees with the CPU on 1.0000" in captured.out
+    else:
+        assert "no CUDA device" in captured.err
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -35,7 +35,9 @@ def smallest_per_row(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.
     """
     n_rows, width = scores.shape
     n_groups = width // _ROW_GROUP
-    if n_groups <= k:
+    # With few groups per neighbour the second stage reads most of the row
+    # anyway: 1024 x 3640, k=24: 8.1 ms in groups against 6.4 ms for topk.
+    if n_groups <= 4 * k:
         values, cols = torch.topk(scores, min(k, width), dim=1, largest=False, sorted=False)
         return _pad(values, cols, k)
     covered = n_groups * _ROW_GROUP

@@ -302,12 +302,17 @@ def test_queries_that_are_bank_rows_score_each_pair_once(rows, labels, metric):
         search, prepared = _fit(bank, metric, "brute", bank_labels)
         queries = prepared[rows]
         query_labels = None if bank_labels is None else bank_labels[rows]
+        scale = np.median(search.pair_distances(queries, np.tile(np.arange(20),
+                                                                 (len(queries), 1))))
+        min_distance = np.random.RandomState(0).uniform(-0.2, 0.3, len(queries)) * scale
         for working_memory in (0.05, 1024):  # one block of queries, or many
-            result = search.kneighbors(queries, 7, query_labels=query_labels,
-                                       working_memory=working_memory, bank_rows=rows)
-            expected = reference_kneighbors(prepared, queries, 7, metric, bank_labels,
-                                            query_labels)
-            _assert_same(result, expected)
+            for lower in (None, min_distance):  # with rows re-queried past the margin
+                result = search.kneighbors(queries, 7, query_labels=query_labels,
+                                           min_distance=lower, working_memory=working_memory,
+                                           bank_rows=rows)
+                expected = reference_kneighbors(prepared, queries, 7, metric, bank_labels,
+                                                query_labels, lower)
+                _assert_same(result, expected)
 
 
 def test_bank_rows_are_checked_before_the_block_is_shared(monkeypatch):

@@ -334,11 +334,13 @@ class NeighborSearch:
         scratch = self.backend_.scratch(chunk) if n_threads == 1 and \
             hasattr(self.backend_, "scratch") else None
         first = None
-        if scratch is not None and self._are_bank_rows(queries, query_labels, bank_rows):
+        shared = self._shared_rows(queries, query_labels, bank_rows) if scratch is not None \
+            else None
+        if shared is not None:
             rows, cols = self.groups_.members(query_labels) if self.groups_ is not None \
                 else (None, None)
             first = self.backend_.bank_row_candidates(
-                bank_rows.start, bank_rows.stop, self._first_fetch(k), rows, cols, scratch,
+                *shared, self._first_fetch(k), rows, cols, scratch,
                 block_rows=min(chunk, max(_MIN_SHARED_BLOCK, -(-n_queries // 4))))
 
         def run(sl):
@@ -371,17 +373,17 @@ class NeighborSearch:
             row_bytes = 8 * (k + _OVERFETCH) * self.bank_.shape[1] * 2
         return chunk_rows(row_bytes, n_queries, working_memory)
 
-    def _are_bank_rows(self, queries, query_labels, bank_rows) -> bool:
-        """Whether ``queries`` are the bank rows ``bank_rows``, with their labels."""
+    def _shared_rows(self, queries, query_labels, bank_rows) -> tuple[int, int] | None:
+        """``(start, stop)`` when ``queries`` are those bank rows, with their labels."""
         if bank_rows is None or not hasattr(self.backend_, "bank_row_candidates"):
-            return False
+            return None
         start, stop, step = bank_rows.indices(self.n_bank_)
         if step != 1 or stop - start != queries.shape[0] or stop <= start:
-            return False
+            return None
         if self.groups_ is not None and not np.array_equal(
                 query_labels, self.groups_.labels[start:stop]):
-            return False
-        return bool(np.array_equal(queries, self.bank_[start:stop]))
+            return None
+        return (start, stop) if np.array_equal(queries, self.bank_[start:stop]) else None
 
     def _first_fetch(self, k: int) -> int:
         """Candidates asked of the backend in the first round."""

@@ -31,8 +31,8 @@ import time
 import numpy as np
 
 from sknegsample import HybridNegativeSampler
-from sknegsample._search import NeighborSearch
 from sknegsample.datasets import make_pairs
+from sknegsample.neighbors import NeighborSearch
 
 
 def latent_pairs(n_pairs, n_features, latent_dim=16, n_clusters=1000, seed=0):

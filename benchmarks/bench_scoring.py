@@ -9,7 +9,7 @@ Run from the repository root (not part of the test suite):
 For each head (the default MLP and the prototype's linear head) it times, in
 one process, on the same untrained weights (speed does not depend on them):
 
-* ``batched``: :func:`sknegsample._head.score_candidates`, what
+* ``batched``: :func:`sknegsample.rerank._head.score_candidates`, what
   ``BallTreePairScorer.evaluate`` runs: numpy ids and distances in, margins
   out, the factorised first layer and the feature construction included;
 * ``gathered``: the same chunks through ``forward`` (rows gathered, full
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from sklearn.neighbors import BallTree
 
-from sknegsample._head import PairHead, pair_features, score_candidates
+from sknegsample.rerank._head import PairHead, pair_features, score_candidates
 
 
 def prototype_cal_accuracy(module, point, counter, topk=10, device="cpu", n_queries=None):

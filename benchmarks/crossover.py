@@ -9,7 +9,7 @@ For each bank (``make_pairs`` clustered pairs, and Gaussian noise), half of the
 bank queries it, as ``HybridNegativeSampler.fit_transform`` does, through
 ``NeighborSearch`` (fit included, each query excluding its own pair). The
 table gives seconds per algorithm (median of ``--repeat``) and the
-tree/brute ratio; ``sknegsample._search.resolve_algorithm`` picks a kd-tree
+tree/brute ratio; ``sknegsample.neighbors.resolve_algorithm`` picks a kd-tree
 only where it won on both kinds of data.
 """
 
@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from sknegsample._search import NeighborSearch
 from sknegsample.datasets import make_pairs
+from sknegsample.neighbors import NeighborSearch
 
 ALGORITHMS = ("brute", "kd_tree", "ball_tree")
 

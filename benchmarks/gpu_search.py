@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from sknegsample import HybridNegativeSampler
-from sknegsample._search import NeighborSearch
 from sknegsample.datasets import make_pairs
+from sknegsample.neighbors import NeighborSearch
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -2,14 +2,22 @@
 
 scikit-learn-native estimators over paired embeddings: ``point`` and
 ``counter`` matrices whose row ``i`` form a positive pair.
+
+The package is layered (``docs/architecture.md``); each layer imports only
+the ones below it::
+
+    cli            command-line front door
+    text           sentence-transformers interop
+    rerank         BallTreePairScorer, the pair head, its training pairs
+    mining         HybridNegativeSampler, picking, hashing, bank ids
+    neighbors      exact k-NN with exclusions and its backends
+    metrics, utils ranking metrics; validation, file I/O, persistence
 """
 
-from ._bank import bank_ids_to_pairs, decaying_random_rate
-from ._callbacks import CurriculumRemining
-from ._persistence import load, save
-from ._sampler import HybridNegativeSampler
-from ._scorer import BallTreePairScorer
 from ._version import __version__
+from .mining import HybridNegativeSampler, bank_ids_to_pairs, decaying_random_rate
+from .rerank import BallTreePairScorer, CurriculumRemining
+from .utils import load, save
 
 __all__ = [
     "BallTreePairScorer",

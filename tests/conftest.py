@@ -30,3 +30,7 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+# Saved files and the script that wrote them: data, not test modules (the
+# doctest collector would otherwise import the script and re-write them).
+collect_ignore_glob = ["fixtures/*"]

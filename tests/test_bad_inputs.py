@@ -21,8 +21,8 @@ from hypothesis.extra import numpy as hnp
 from sklearn.exceptions import NotFittedError
 
 from sknegsample import HybridNegativeSampler, bank_ids_to_pairs, decaying_random_rate
-from sknegsample._persistence import load, save
-from sknegsample._scorer import BallTreePairScorer
+from sknegsample.rerank import BallTreePairScorer
+from sknegsample.utils import load, save
 
 N_PAIRS, N_FEATURES = 24, 4
 _rng = np.random.RandomState(0)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sknegsample import HybridNegativeSampler
-from sknegsample._scorer import BallTreePairScorer
+from sknegsample.rerank import BallTreePairScorer
 
 ALGORITHMS = ["brute", "ball_tree", "kd_tree"]
 for _module, _algorithms in (("faiss", ["faiss_flat", "faiss_hnsw"]), ("hnswlib", ["hnswlib"])):

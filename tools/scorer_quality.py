@@ -22,8 +22,8 @@ import torch
 from sklearn.model_selection import KFold, cross_validate
 
 from sknegsample import HybridNegativeSampler
-from sknegsample._scorer import BallTreePairScorer
 from sknegsample.datasets import load_manpage_pairs
+from sknegsample.rerank import BallTreePairScorer
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scorer_quality.md"
 BEGIN, END = "<!-- table:begin -->", "<!-- table:end -->"

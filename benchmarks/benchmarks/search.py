@@ -12,7 +12,7 @@ search at default settings, next to its time.
 
 import numpy as np
 
-from sknegsample._search import NeighborSearch
+from sknegsample.neighbors import NeighborSearch
 
 from .common import banks_for
 

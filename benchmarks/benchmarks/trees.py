@@ -12,7 +12,7 @@ shape where trees prune (low dimensions, clustered embeddings).
 query (``BinaryTree.get_n_calls()``), which does not depend on the machine.
 """
 
-from sknegsample._search import NeighborSearch
+from sknegsample.neighbors import NeighborSearch
 
 from .common import banks_for
 

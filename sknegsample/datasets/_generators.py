@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 from sklearn.utils import check_random_state
 
-from .._validation import check_positive_int
+from ..utils._validation import check_positive_int
 
 # Same default box as sklearn.datasets.make_blobs: with cluster_std=1 the
 # clusters are well apart, so the hard negatives of a pair are the other

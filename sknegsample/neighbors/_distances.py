@@ -1,0 +1,80 @@
+"""Distance conversions, row normalisation, float32 range checks and error-bound helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+def to_metric_distance(sq_dist: np.ndarray, metric: str) -> np.ndarray:
+    """Squared euclidean distance (of normalised rows for cosine) to the metric's."""
+    if metric == "cosine":
+        # |a - b|^2 = 2 - 2 cos(a, b) for unit vectors.
+        return sq_dist / 2.0
+    return np.sqrt(sq_dist)
+
+
+def to_squared_distance(distance: np.ndarray, metric: str) -> np.ndarray:
+    """Inverse of :func:`to_metric_distance`."""
+    if metric == "cosine":
+        return distance * 2.0
+    return np.square(distance)
+
+
+def normalize_rows(array: np.ndarray, input_name: str) -> np.ndarray:
+    """Unit-normalise rows in float64 and return them in the input dtype."""
+    norms = np.linalg.norm(array.astype(np.float64, copy=False), axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise ValueError(
+            f"metric='cosine' needs non-zero rows, but row {int(zero[0])} of "
+            f"{input_name} has norm 0 ({zero.size} such row(s))."
+        )
+    return (array / norms[:, None]).astype(array.dtype, copy=False)
+
+
+# Largest squared norm a row may have: the float32 GEMM forms |q|^2 + |b|^2
+# - 2 q.b, which must not overflow float32.
+_MAX_SQ_NORM32 = float(np.finfo(np.float32).max) / 8
+
+
+def check_float32_range(array: np.ndarray, input_name: str) -> None:
+    """Refuse values whose squares would overflow the float32 search.
+
+    The check is on the largest absolute value, so it needs no copy of the
+    array: ``max|x|^2 * n_features`` bounds every row's squared norm.
+    """
+    if array.size == 0:
+        return
+    largest = max(float(array.max()), -float(array.min()))
+    if largest * largest * array.shape[1] >= _MAX_SQ_NORM32:
+        raise ValueError(
+            f"{input_name} holds values too large for the float32 search: |value| up "
+            f"to {largest:.3g} with {array.shape[1]} features; squared row norms must "
+            f"stay below {_MAX_SQ_NORM32:.3g}. Rescale the embeddings."
+        )
+
+
+def _row_norms(array32: np.ndarray) -> np.ndarray:
+    """Euclidean row norms of a float32 array, rounded up, for error bounds.
+
+    Summed in float32 (5x faster here than asking einsum for float64: 0.2
+    against 1.0 ms for 3646 x 384), then enlarged by more than the sum's
+    worst relative error (n_features * eps) so that a bound built on it
+    stays a bound.
+    """
+    sq = np.einsum("ij,ij->i", array32, array32).astype(np.float64)
+    return np.sqrt(sq * (1.0 + 2.0 * array32.shape[1] * _EPS32))
+
+
+def matmul_epsilon(precision: str) -> float:
+    """Unit roundoff of torch's float32 matmuls at a given precision setting.
+
+    ``torch.set_float32_matmul_precision("high")`` lets GPUs multiply in
+    TF32 (10-bit mantissa), ``"medium"`` in bfloat16 (7 bits): the error bound
+    of the brute-force estimate must follow, or the completeness check would
+    pass rows whose order it cannot vouch for.
+    """
+    return {"highest": _EPS32, "high": 2.0**-10, "medium": 2.0**-7}.get(precision, 2.0**-7)
+

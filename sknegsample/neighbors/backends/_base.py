@@ -1,0 +1,56 @@
+"""The contract every search backend follows.
+
+Backends used to be duck-typed and probed with ``hasattr``; this base class
+writes the contract down and gives the optional capabilities a default.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class SearchBackend:
+    """Base of the search backends: what :class:`NeighborSearch` may call.
+
+    Attributes
+    ----------
+    estimate : {"exact", "float32", "approximate"}
+        What the squared-distance estimates returned by :meth:`candidates`
+        are worth. ``"exact"``: float64 distances (trees). ``"float32"``:
+        float32 distances within the error bound of
+        :meth:`NeighborSearch._error_bound` (brute force, faiss flat), so
+        completeness can be proved. ``"approximate"``: the backend may miss
+        neighbours (HNSW); only ``k`` allowed candidates are required.
+    shares_bank_rows : bool
+        Whether :meth:`bank_row_candidates` is implemented (the symmetric
+        anchor block of the torch brute force).
+    """
+
+    estimate = "exact"
+    shares_bank_rows = False
+
+    def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> SearchBackend:
+        """Index the float32 copy of the bank (``bank_exact`` is the original)."""
+        raise NotImplementedError
+
+    def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
+        """Rebuild what ``__getstate__`` dropped, after unpickling."""
+        raise NotImplementedError
+
+    def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None):
+        """``(ids, estimate)`` of shape ``(n_queries, k)``: proposed neighbours.
+
+        ``exclude_rows``/``exclude_cols`` are parallel arrays of (query row,
+        bank id) pairs the backend may drop before selecting; ids of ``-1``
+        mark missing candidates.
+        """
+        raise NotImplementedError
+
+    def scratch(self, n_rows: int):
+        """Reusable working memory for ``n_rows`` queries, or None."""
+        return None
+
+    def bank_row_candidates(self, start, stop, k, exclude_rows=None, exclude_cols=None,
+                            scratch=None, *, block_rows):
+        """Candidates for the bank rows ``start:stop`` queried against the bank."""
+        raise NotImplementedError(f"{type(self).__name__} does not share bank rows")

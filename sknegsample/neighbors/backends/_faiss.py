@@ -1,0 +1,67 @@
+"""faiss indexes: the flat (exact float32) index and HNSW (approximate)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...utils._optional import _import_optional
+from ._base import SearchBackend
+from ._params import _KNOWN_PARAMS
+
+
+class FaissBackend(SearchBackend):
+    """faiss ``IndexFlatL2`` (exact) or ``IndexHNSWFlat`` (approximate)."""
+
+    def __init__(self, kind: str = "faiss_flat", params: dict | None = None):
+        self.kind = kind
+        self.params = dict(params or {})
+        self.estimate = "float32" if kind == "faiss_flat" else "approximate"
+
+    def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> FaissBackend:
+        faiss = _import_optional("faiss", "faiss-cpu")
+        d = bank32.shape[1]
+        params = dict(self.params)
+        if self.kind == "faiss_flat":
+            index = faiss.IndexFlatL2(d)
+        else:
+            index = faiss.IndexHNSWFlat(d, int(params.pop("M", 32)))
+            index.hnsw.efConstruction = int(params.pop("ef_construction", 200))
+            self.ef_search_ = int(params.pop("ef_search", 128))
+        if params:
+            raise ValueError(
+                f"search_params has unknown keys for algorithm={self.kind!r}: "
+                f"{sorted(params)}; expected {_KNOWN_PARAMS[self.kind]}."
+            )
+        index.add(bank32)
+        self.index_ = index
+        return self
+
+    def __getstate__(self):
+        state = {key: value for key, value in self.__dict__.items() if key != "index_"}
+        if self.kind == "faiss_hnsw":
+            # The HNSW graph is built by several threads: keep it, as bytes.
+            faiss = _import_optional("faiss", "faiss-cpu")
+            state["index_bytes_"] = faiss.serialize_index(self.index_)
+        return state
+
+    def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
+        if hasattr(self, "index_"):
+            return
+        if self.kind == "faiss_flat":
+            self.fit(bank32, bank_exact)
+            return
+        faiss = _import_optional("faiss", "faiss-cpu")
+        self.index_ = faiss.deserialize_index(self.__dict__.pop("index_bytes_"))
+
+    def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None):
+        queries32 = np.ascontiguousarray(queries32)
+        if self.kind == "faiss_hnsw":
+            faiss = _import_optional("faiss", "faiss-cpu")
+            # Per-call parameters rather than setting index_.hnsw.efSearch:
+            # concurrent transform calls must not change each other's search.
+            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search_, k))
+            dist, ids = self.index_.search(queries32, k, params=params)
+        else:
+            dist, ids = self.index_.search(queries32, k)
+        return ids.astype(np.int64), dist.astype(np.float64)
+

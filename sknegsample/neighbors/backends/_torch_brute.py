@@ -1,0 +1,243 @@
+"""Torch brute force: one float32 GEMM per score block, exclusions before selection.
+
+The default backend, on the CPU (torch's MKL GEMM) and on CUDA. It scores a
+block of queries against the whole bank, sets excluded pairs to ``inf`` and
+selects with the two-stage top-k of :mod:`sknegsample.neighbors._select`;
+bank rows queried against the bank share their symmetric block
+(:meth:`TorchBruteBackend.bank_row_candidates`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ...utils._device import _loadable_device, _tensor
+from .._select import merge_smallest, smallest_per_column, smallest_per_row
+from ._base import SearchBackend
+
+# Output widths that keep MKL's GEMM fast (see TorchBruteBackend._score_columns).
+_ALIGN = 8
+
+
+# Blocks inside a scratch buffer start on 64-byte boundaries (16 floats); the
+# scratch has room for the rounding of a few blocks.
+_ALIGN_FLOATS = 16
+
+
+_SLACK = 4 * _ALIGN_FLOATS
+
+
+class TorchBruteBackend(SearchBackend):
+    """Exact brute force: GEMM score blocks, then a two-stage top-k selection.
+
+    Each block holds ``|b|^2 - 2 q.b`` for a chunk of queries against the
+    bank (``|q|^2`` is the same along a row: it is added to the few values
+    kept, for the estimate); excluded pairs are set to ``inf`` before the
+    ``k`` smallest are chosen (:mod:`sknegsample.neighbors._select`).
+
+    On the CPU the GEMM is numpy's (OpenBLAS): measured here, 2 cores,
+    float32, it ran at 160-200 GFLOP/s on 256 to 2048 query rows against
+    40k/10k/3.6k bank rows of 128-768 dims, where ``torch.addmm`` (MKL)
+    reached 72-137 (it also copies when writing into a strided block).
+    torch does the selection, the scoring on a GPU, and the rest.
+    """
+
+    # Squared-distance estimates carry float32 rounding (see _search).
+    estimate = "float32"
+    shares_bank_rows = True
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+
+    def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> TorchBruteBackend:
+        self._bank = _tensor(bank32, self.device)
+        self._sq_norms = (self._bank * self._bank).sum(dim=1)
+        return self
+
+    def __getstate__(self):
+        # The tensors are rebuilt from the bank by restore().
+        return {"device": self.device}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.device = _loadable_device(self.device)
+
+    def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
+        # Idempotent: a shallow copy of the search shares an intact backend.
+        if not hasattr(self, "_bank"):
+            self.fit(bank32, bank_exact)
+
+    def scratch(self, n_rows: int):
+        """Flat float32 buffer for the score blocks of one search call (rows x bank).
+
+        A fresh 0.5 GB block per chunk costs its page faults every time;
+        reusing one made the 20k x 40k x 384 search 7-10% faster here
+        (benchmarks/compare_search.py). On the CPU it is numpy-owned, so
+        ``tracemalloc`` accounts for it (tests/test_search.py checks the
+        peak against ``working_memory``).
+        """
+        n_bank = self._bank.shape[0]
+        if self.device == "cpu":
+            return torch.from_numpy(_aligned_empty(n_rows * n_bank + _SLACK))
+        return torch.empty(n_rows * n_bank + _SLACK, dtype=torch.float32, device=self.device)
+
+    def _score(self, out: torch.Tensor, queries: torch.Tensor, first: int, last: int) -> None:
+        """``out = |b|^2 - 2 q.b`` for bank rows ``first:last``; ``out`` contiguous.
+
+        torch's GEMM only writes in place into a contiguous block: into a
+        strided view it computes elsewhere and copies (2048 x 40k x 384: 135
+        against 188 GFLOP/s). numpy's OpenBLAS GEMM is faster on small blocks
+        here (160-180 against 130-140 GFLOP/s below 2048 x 4k) but its
+        threads spin after each call and take the 2 cores from torch's
+        selection: mixing the two ran 1.1-5x slower than torch alone.
+        """
+        torch.addmm(self._sq_norms[first:last], queries, self._bank[first:last].T,
+                    alpha=-2.0, out=out)
+
+    def _block(self, scratch, n_rows: int, width: int, offset: int = 0) -> torch.Tensor:
+        """A contiguous ``(n_rows, width)`` score block at ``offset`` in ``scratch``.
+
+        A new block when ``scratch`` is None or too small.
+        """
+        size = n_rows * width
+        if scratch is not None and scratch.numel() >= offset + size:
+            return scratch.view(-1)[offset:offset + size].view(n_rows, width)
+        if self.device == "cpu":
+            return torch.from_numpy(_aligned_empty(size)).view(n_rows, width)
+        return torch.empty((n_rows, width), device=self.device)
+
+    def _score_columns(self, queries, first, last, scratch, offset=0):
+        """Score ``queries`` against bank rows ``first:last``: ``[(first id, block)]``.
+
+        The blocks are a width that is a multiple of 8 and a tail of fewer
+        than 8 columns: MKL's GEMM slows down when the rows of its output are
+        not 32-byte aligned (512 x W x 384: 172 GFLOP/s at W=3646, 184-190
+        at 3640, 3648 or 3656; 128 against 177 at 9999 and 10000).
+        Returns the blocks and the scratch offset after them.
+        """
+        width = last - first
+        aligned = width - width % _ALIGN
+        blocks = []
+        for lo, hi in ((first, first + aligned), (first + aligned, last)):
+            if hi > lo:
+                block = self._block(scratch, len(queries), hi - lo, offset)
+                # The next block starts 64-byte aligned too (see _aligned_empty).
+                offset += -(-block.numel() // _ALIGN_FLOATS) * _ALIGN_FLOATS
+                self._score(block, queries, lo, hi)
+                blocks.append((lo, block))
+        return blocks, offset
+
+    def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None,
+                   scratch=None):
+        q = _tensor(queries32, self.device)
+        blocks, _ = self._score_columns(q, 0, self._bank.shape[0], scratch)
+        values, ids = _smallest_in_blocks(blocks, k, exclude_rows, exclude_cols)
+        q_sq = (q * q).sum(dim=1, keepdim=True)
+        return _candidates_to_numpy(ids, values + q_sq)
+
+    def bank_row_candidates(self, start, stop, k, exclude_rows=None, exclude_cols=None,
+                            scratch=None, block_rows=None):
+        """Candidates of bank rows ``start:stop`` as queries, as :meth:`candidates`.
+
+        Mining every training anchor queries the bank with its own rows, and
+        the distances among those rows form a symmetric block: each pair is
+        computed once, for the earlier row's query, and the later row takes
+        its candidates from that block's columns. The GEMM then does a
+        quarter less work for paired data (anchors are half the bank) and
+        half less when every bank row is an anchor. Exclusions must be
+        symmetric (a query never receives a row of its own label group, and
+        the row never receives it), which label groups are.
+
+        ``exclude_rows`` (query positions, non-decreasing, as
+        :meth:`~sknegsample.neighbors.LabelGroups.members` returns them) and
+        ``exclude_cols`` (bank ids) list the excluded pairs. ``block_rows``
+        queries are scored at a time, in ``scratch`` when it is large enough.
+        """
+        n_bank, n_queries = self._bank.shape[0], stop - start
+        block_rows = block_rows or n_queries
+        best = torch.full((n_queries, k), math.inf, device=self.device)
+        best_ids = torch.full((n_queries, k), -1, dtype=torch.int64, device=self.device)
+        for first in range(start, stop, block_rows):
+            last = min(first + block_rows, stop)
+            rows = self._bank[first:last]
+            # Columns from this block's first anchor on, and those before the
+            # anchors: the pairs with earlier anchors were scored when those
+            # anchors were the queries.
+            blocks, used = self._score_columns(rows, first, n_bank, scratch)
+            blocks += self._score_columns(rows, 0, start, scratch, used)[0]
+            in_block = None
+            if exclude_rows is not None:
+                lo, hi = np.searchsorted(exclude_rows, [first - start, last - start])
+                in_block = (exclude_rows[lo:hi] - (first - start), exclude_cols[lo:hi])
+            values, ids = _smallest_in_blocks(blocks, k, *(in_block or (None, None)))
+            row_norms = self._sq_norms[first:last, None]
+            mine = slice(first - start, last - start)
+            best[mine], best_ids[mine] = merge_smallest(best[mine], best_ids[mine],
+                                                        values + row_norms, ids)
+            for lo, block in blocks:
+                # The later anchors' columns: add this block's row norms so
+                # that they hold full squared distances, comparable down a
+                # column, and give each later anchor its nearest rows here.
+                col_lo, col_hi = max(lo, last), min(lo + block.shape[1], stop)
+                if col_hi <= col_lo:
+                    continue
+                later = block[:, col_lo - lo:col_hi - lo]
+                later += row_norms
+                values, nearest = smallest_per_column(later, k)
+                ids = torch.where(nearest >= 0, nearest + first, -1)
+                theirs = slice(col_lo - start, col_hi - start)
+                best[theirs], best_ids[theirs] = merge_smallest(
+                    best[theirs], best_ids[theirs], values, ids)
+        return _candidates_to_numpy(best_ids, best)
+
+
+def _smallest_in_blocks(blocks, k, exclude_rows=None, exclude_cols=None):
+    """The ``k`` smallest scores of each row across ``[(first id, block)]``, with ids.
+
+    Excluded ``(row, bank id)`` pairs are set to ``inf`` first.
+    """
+    values = ids = None
+    for lo, block in blocks:
+        if exclude_rows is not None and len(exclude_rows):
+            inside = (exclude_cols >= lo) & (exclude_cols < lo + block.shape[1])
+            _exclude(block, exclude_rows[inside], exclude_cols[inside] - lo)
+        block_values, cols = smallest_per_row(block, k)
+        block_ids = torch.where(cols >= 0, cols + lo, -1)
+        if values is None:
+            values, ids = block_values, block_ids
+        else:
+            values, ids = merge_smallest(values, ids, block_values, block_ids)
+    return values, ids
+
+
+def _aligned_empty(size: int) -> np.ndarray:
+    """An uninitialised float32 array of ``size`` whose data is 64-byte aligned.
+
+    numpy aligns large arrays to 16 bytes only, and MKL's GEMM writes 30%
+    slower into such a block: 1250 x 8744 x 384 ran at 130 GFLOP/s into
+    ``np.empty`` (address 16 mod 64) against 178-181 into a 64-byte aligned
+    block. numpy-owned all the same, so tracemalloc still sees it.
+    """
+    raw = np.empty(4 * size + 64, dtype=np.uint8)
+    shift = -raw.ctypes.data % 64
+    return raw[shift:shift + 4 * size].view(np.float32)
+
+
+def _exclude(scores: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Set the excluded ``(row, col)`` pairs of a score block to ``inf``."""
+    if len(rows):
+        device = scores.device
+        scores[torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)] = math.inf
+
+
+def _candidates_to_numpy(ids: torch.Tensor, estimate: torch.Tensor):
+    """Host arrays of candidate ids (int64) and squared-distance estimates (float64)."""
+    estimate = estimate.cpu().numpy().astype(np.float64)
+    ids = ids.cpu().numpy().astype(np.int64)
+    # Excluded columns only surface when a row has fewer than k allowed.
+    ids[~np.isfinite(estimate)] = -1
+    return ids, estimate
+

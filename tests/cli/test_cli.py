@@ -1,0 +1,304 @@
+"""The command line: results equal the library's, user mistakes end in one line."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sknegsample import HybridNegativeSampler
+from sknegsample.cli import _parser as cli_parser
+from sknegsample.cli import main
+from sknegsample.cli import mine as cli_mine
+from sknegsample.datasets import make_pairs
+from sknegsample.text import export_triplets
+
+
+@pytest.fixture
+def npy_pairs(tmp_path):
+    point, counter = make_pairs(60, 5, random_state=0)
+    np.save(tmp_path / "point.npy", point)
+    np.save(tmp_path / "counter.npy", counter)
+    return tmp_path, point, counter
+
+
+def run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_user_error(status, err, match):
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sknegsample: error: "), err
+    assert match in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("argv", [[], ["demo"], ["mine"], ["evaluate"]])
+def test_help(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: sknegsample {' '.join(argv)}".rstrip())
+    for command in ("demo", "mine", "evaluate") if not argv else ("--quiet",):
+        assert command in out
+
+
+def test_python_m_and_version():
+    result = subprocess.run([sys.executable, "-m", "sknegsample", "--version"],
+                            capture_output=True, text=True, check=True)
+    from sknegsample import __version__
+    assert result.stdout.strip() == f"sknegsample {__version__}"
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["mine", "a.npy", "b.npy", "-o", "c.npy", "--random-rate", "2"])
+    assert exc.value.code == 2
+    assert "must be in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("options", [
+    ["-n", "3", "--random-rate", "0.4"],
+    ["-n", "2", "--random-rate", "0.3", "--max-negative-uses", "2", "--metric", "cosine"],
+    ["--random-rate", "0", "--n-candidates", "4", "--hard-selection", "uniform",
+     "--skip-nearest", "1", "--positive-margin", "0.9", "--algorithm", "ball_tree",
+     "--leaf-size", "4"],
+])
+def test_mine_equals_fit_transform(npy_pairs, capsys, monkeypatch, options):
+    tmp, point, counter = npy_pairs
+    monkeypatch.setattr(cli_mine, "_MINE_CHUNK", 7)  # several chunks
+    out = tmp / "neg.npy"
+    status, stdout, _ = run(capsys, "mine", tmp / "point.npy", tmp / "counter.npy", "-o",
+                            out, "--random-state", 3, *options)
+    assert status == 0 and "60 pairs" in stdout
+    args = cli_parser.build_parser().parse_args(["mine", "p", "c", "-o", "o", *options])
+    sampler = HybridNegativeSampler(
+        n_negatives=args.n_negatives, random_rate=args.random_rate,
+        n_candidates=args.n_candidates, hard_selection=args.hard_selection,
+        skip_nearest=args.skip_nearest, positive_margin=args.positive_margin,
+        max_negative_uses=args.max_negative_uses, metric=args.metric,
+        algorithm=args.algorithm, leaf_size=args.leaf_size, random_state=3)
+    expected = sampler.fit_transform(point, counter)
+    got = np.load(out)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, expected)
+    assert sorted(p.name for p in tmp.iterdir()) == ["counter.npy", "neg.npy", "point.npy"]
+
+
+def test_mine_writes_text_triplets(npy_pairs, capsys):
+    tmp, point, _ = npy_pairs
+    point_text = [f"point {i}" for i in range(60)]
+    counter_text = [f"counter {i}\nwith a line break" for i in range(60)]
+    (tmp / "p.txt").write_text("\n".join(point_text) + "\n", encoding="utf-8")
+    (tmp / "c.jsonl").write_text(
+        "".join(json.dumps({"text": t}) + "\n" for t in counter_text), encoding="utf-8")
+    status, stdout, _ = run(capsys, "mine", tmp / "point.npy", tmp / "counter.npy", "-o",
+                            tmp / "n.npy", "-n", 2, "--point-text", tmp / "p.txt",
+                            "--counter-text", tmp / "c.jsonl", "--triplets", tmp / "t.jsonl",
+                            "--triplet-format", "n-tuple", "--quiet")
+    assert status == 0 and stdout == ""
+    records = [json.loads(line) for line in (tmp / "t.jsonl").read_text().splitlines()]
+    assert records == export_triplets(np.load(tmp / "n.npy"), point_text, counter_text,
+                                      output_format="n-tuple")
+
+
+@pytest.mark.parametrize("setup, argv, match", [
+    (None, ["missing.npy", "counter.npy"], "point file 'missing.npy' does not exist"),
+    (("bad.npy", np.zeros(60)), ["bad.npy", "counter.npy"], "must hold a 2-D"),
+    (("bad.npy", np.zeros((59, 5))), ["point.npy", "bad.npy"], "same shape"),
+    (("bad.npy", np.array([["a"] * 5] * 60)), ["bad.npy", "counter.npy"], "real numbers"),
+    (("bad.npy", np.array([[{}] * 5] * 60)), ["bad.npy", "counter.npy"], "not a .npy array"),
+    (("bad.npy", b"not numpy"), ["bad.npy", "counter.npy"], "not a .npy array"),
+    (("bad.npy", np.full((60, 5), np.nan)), ["bad.npy", "counter.npy"], "NaN"),
+    (None, ["point.npy", "counter.npy", "--n-candidates", "1", "-n", "2"], "n_candidates"),
+    (None, ["point.npy", "counter.npy", "-n", "119"], "n_negatives=119"),
+    (None, ["point.npy", "counter.npy", "--search-param", "M"], "KEY=VALUE"),
+    (None, ["point.npy", "counter.npy", "--triplets", "t.jsonl"], "--point-text"),
+    (None, ["point.npy", "counter.npy", "--point-text", "p.txt"], "only used with"),
+    (("p.txt", "a\nb\n"), ["point.npy", "counter.npy", "--point-text", "p.txt",
+                           "--counter-text", "p.txt", "--triplets", "t.jsonl"], "2 texts"),
+    (("p.jsonl", "[1]\n"), ["point.npy", "counter.npy", "--point-text", "p.jsonl",
+                            "--counter-text", "p.jsonl", "--triplets", "t.jsonl"],
+     "expected a JSON string"),
+])
+def test_mine_user_errors(npy_pairs, capsys, monkeypatch, setup, argv, match):
+    tmp, *_ = npy_pairs
+    monkeypatch.chdir(tmp)
+    if setup is not None:
+        name, content = setup
+        if isinstance(content, np.ndarray):
+            np.save(name, content, allow_pickle=True)
+        elif isinstance(content, bytes):
+            (tmp / name).write_bytes(content)
+        else:
+            (tmp / name).write_text(content)
+    before = sorted(p.name for p in tmp.iterdir())
+    status, _, err = run(capsys, "mine", *argv, "-o", "out.npy")
+    assert_user_error(status, err, match)
+    assert sorted(p.name for p in tmp.iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize("output, match", [("out.txt", "must end in .npy"),
+                                           ("nodir/out.npy", "does not exist")])
+def test_mine_output_errors(npy_pairs, capsys, output, match):
+    tmp, *_ = npy_pairs
+    status, _, err = run(capsys, "mine", tmp / "point.npy", tmp / "counter.npy", "-o",
+                         tmp / output)
+    assert_user_error(status, err, match)
+
+
+def test_mine_failed_write_leaves_old_output(npy_pairs, capsys, monkeypatch):
+    tmp, *_ = npy_pairs
+    out = tmp / "neg.npy"
+    out.write_bytes(b"old")
+
+    def broken_save(path, array):
+        with open(path, "wb") as fh:
+            fh.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "save", broken_save)
+    status, _, err = run(capsys, "mine", tmp / "point.npy", tmp / "counter.npy", "-o", out)
+    assert_user_error(status, err, "disk full")
+    assert out.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp.iterdir()) == ["counter.npy", "neg.npy", "point.npy"]
+
+
+def test_bugs_keep_their_traceback(monkeypatch):
+    def bug(args):
+        raise KeyError("a bug, not a user mistake")
+
+    monkeypatch.setattr(cli_parser, "run_mine", bug)
+    with pytest.raises(KeyError):
+        main(["mine", "p.npy", "c.npy", "-o", "o.npy"])
+
+
+@pytest.fixture(scope="module")
+def saved_scorer(tmp_path_factory):
+    pytest.importorskip("skops")
+    from sknegsample.rerank import BallTreePairScorer
+    from sknegsample.utils import save
+
+    point, counter = make_pairs(80, 6, random_state=1)
+    scorer = BallTreePairScorer(max_epochs=2, topk=5, random_state=0).fit(point[:60],
+                                                                          counter[:60])
+    tmp = tmp_path_factory.mktemp("scorer")
+    np.save(tmp / "point.npy", point[60:])
+    np.save(tmp / "counter.npy", counter[60:])
+    save(scorer, tmp / "scorer.skops")
+    save(scorer, tmp / "scorer.joblib", format="joblib")
+    return tmp, scorer, point[60:], counter[60:]
+
+
+def test_evaluate_json_equals_library(saved_scorer, capsys):
+    tmp, scorer, point, counter = saved_scorer
+    status, out, _ = run(capsys, "evaluate", tmp / "scorer.skops", tmp / "point.npy",
+                         tmp / "counter.npy", "--json", "--topk", 3)
+    assert status == 0
+    metrics = json.loads(out)
+    seconds = metrics.pop("seconds")
+    assert seconds >= 0
+    assert metrics == pytest.approx(scorer.set_params(topk=3).evaluate(point, counter))
+    scorer.set_params(topk=5)
+
+
+def test_evaluate_table(saved_scorer, capsys):
+    tmp, *_ = saved_scorer
+    status, out, _ = run(capsys, "evaluate", tmp / "scorer.skops", tmp / "point.npy",
+                         tmp / "counter.npy")
+    assert status == 0
+    assert out.splitlines()[0].split() == ["accuracy@1", "recall@5", "MRR@5", "nDCG@10"]
+    assert out.splitlines()[1].startswith("retrieval alone")
+
+
+def test_evaluate_user_errors(saved_scorer, capsys):
+    tmp, *_ = saved_scorer
+    data = [tmp / "point.npy", tmp / "counter.npy"]
+    status, _, err = run(capsys, "evaluate", tmp / "scorer.joblib", *data)
+    assert_user_error(status, err, "allow_pickle")
+    status, out, _ = run(capsys, "evaluate", tmp / "scorer.joblib", *data, "--allow-pickle",
+                         "--json")
+    assert status == 0 and "accuracy@1" in json.loads(out)
+    status, _, err = run(capsys, "evaluate", tmp / "nope.skops", *data)
+    assert_user_error(status, err, "does not exist")
+    (tmp / "junk.skops").write_bytes(b"junk")
+    status, _, err = run(capsys, "evaluate", tmp / "junk.skops", *data)
+    assert_user_error(status, err, "junk.skops")
+    np.save(tmp / "wide.npy", np.zeros((20, 7)))
+    status, _, err = run(capsys, "evaluate", tmp / "scorer.skops", tmp / "wide.npy",
+                         tmp / "wide.npy")
+    assert_user_error(status, err, "features")
+
+
+def check_demo_table(out, epochs):
+    lines = out.splitlines()
+    assert "1823 man-page" in lines[0]
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["accuracy@1"])
+    assert lines[header].split() == ["accuracy@1", "recall@10", "MRR@10", "nDCG@10"]
+    assert lines[header + 1].startswith("retrieval alone")
+    assert lines[header + 2].startswith("re-ranked by head")
+    assert lines[header + 3].startswith("head's gain")
+    assert any(line.startswith(f"train head ({epochs} epochs)") for line in lines)
+    assert lines[-1].startswith("total")
+
+
+def test_demo_json(capsys):
+    import torch
+
+    threads = torch.get_num_threads()
+    status, out, _ = run(capsys, "demo", "--epochs", 1, "--test-size", 0.5, "--topk", 5,
+                         "--threads", 2, "--json", "--quiet")
+    assert status == 0
+    assert torch.get_num_threads() == threads  # restored
+    result = json.loads(out)
+    assert result["n_test"] == 912 and result["metrics"]["topk"] == 5
+    metrics = result["metrics"]
+    assert 0 < metrics["retrieval_accuracy@1"] <= metrics["recall@k"] <= 1
+    assert result["mining"]["n_hard"] + result["mining"]["n_random"] == 911 * 4
+
+
+def test_demo_user_error(capsys):
+    status, _, err = run(capsys, "demo", "--test-size", 1.5)
+    assert_user_error(status, err, "--test-size")
+
+
+def test_docs_console_examples_run(tmp_path, monkeypatch, capsys):
+    """Every ``$ sknegsample ...`` line of docs/cli.rst runs, in order."""
+    import shlex
+    from pathlib import Path
+
+    from sknegsample.datasets import load_manpage_pairs
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "cli.rst"
+    if not page.is_file():
+        pytest.skip("docs/cli.rst is not in this tree")
+    commands = [line.strip()[2:] for line in page.read_text().splitlines()
+                if line.strip().startswith("$ sknegsample ")]
+    assert len(commands) >= 5
+    monkeypatch.chdir(tmp_path)
+    # The files the page's Python block writes.
+    data = load_manpage_pairs()
+    np.save("point.npy", data.point[:300])
+    np.save("counter.npy", data.counter[:300])
+    Path("point.txt").write_text("\n".join(data.point_text[:300]) + "\n", encoding="utf-8")
+    Path("counter.jsonl").write_text(
+        "".join(json.dumps(t) + "\n" for t in data.counter_text[:300]), encoding="utf-8")
+    outputs = []
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        if argv[0] == "demo":
+            argv += ["--epochs", "1"]  # the last value wins: keep the test short
+        assert main(argv + ["--quiet"]) == 0, command
+        out, err = capsys.readouterr()
+        assert err == "", command
+        outputs.append(out)
+    check_demo_table(outputs[commands.index("sknegsample demo")], epochs=1)
+    for written in ("scorer.skops", "negatives.npy", "triplets.jsonl"):
+        assert Path(written).is_file(), written

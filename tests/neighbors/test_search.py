@@ -1,0 +1,380 @@
+"""The search layer against a float64 numpy brute force (sknegsample.neighbors._search)."""
+
+import tracemalloc
+
+import joblib
+import numpy as np
+import pytest
+import sklearn
+import torch
+
+from sknegsample.datasets import make_pairs
+from sknegsample.neighbors import ALGORITHMS, NeighborSearch, resolve_algorithm
+from sknegsample.neighbors._distances import normalize_rows
+
+EXACT = ["brute", "ball_tree", "kd_tree", "faiss_flat"]
+APPROXIMATE = ["faiss_hnsw", "hnswlib"]
+_OPTIONAL = {"faiss_flat": "faiss", "faiss_hnsw": "faiss", "hnswlib": "hnswlib"}
+
+
+def _needs(algorithm):
+    if algorithm in _OPTIONAL:
+        pytest.importorskip(_OPTIONAL[algorithm])
+
+
+def reference_kneighbors(bank, queries, k, metric="euclidean", bank_labels=None,
+                         query_labels=None, min_distance=None):
+    """Float64 brute force: allowed ids by (distance, id), inf / -1 padded."""
+    bank = np.asarray(bank, dtype=np.float64)
+    queries = np.asarray(queries, dtype=np.float64)
+    sq = ((queries[:, None, :] - bank[None, :, :]) ** 2).sum(axis=2)
+    dist = sq / 2.0 if metric == "cosine" else np.sqrt(sq)
+    allowed = dist > 0
+    if min_distance is not None:
+        allowed = np.where(min_distance[:, None] < 0, True, dist > min_distance[:, None])
+    if query_labels is not None:
+        allowed &= ~((query_labels[:, None] >= 0) & (bank_labels[None, :] == query_labels[:, None]))
+    ids_out = np.full((len(queries), k), -1)
+    dist_out = np.full((len(queries), k), np.inf)
+    for row in range(len(queries)):
+        ids = np.flatnonzero(allowed[row])
+        ids = ids[np.lexsort((ids, dist[row, ids]))][:k]
+        ids_out[row, : len(ids)] = ids
+        dist_out[row, : len(ids)] = dist[row, ids]
+    return dist_out, ids_out
+
+
+def _random_data(n_bank=300, n_features=6, seed=0):
+    rng = np.random.RandomState(seed)
+    bank = rng.normal(size=(n_bank, n_features)).astype(np.float32)
+    if n_bank >= 60:
+        bank[50:60] = bank[:10]  # exact copies, at distance 0
+    return bank
+
+
+def _clustered_data(n_bank=300, n_features=16, seed=0):
+    point, counter = make_pairs(n_bank // 2, n_features, n_clusters=5, duplicate_rate=0.1,
+                                random_state=seed)
+    return np.vstack([point, counter])
+
+
+def _fit(bank, metric, algorithm, labels=None, **params):
+    search = NeighborSearch(metric=metric, algorithm=algorithm, **params).fit(bank, labels)
+    prepared = normalize_rows(bank, "bank") if metric == "cosine" else bank
+    return search, prepared
+
+
+def _assert_same(result, reference, rtol=1e-9):
+    dist, ids = reference
+    np.testing.assert_array_equal(result.ids, ids)
+    np.testing.assert_allclose(result.distances, dist, rtol=rtol, atol=1e-12)
+
+
+@pytest.mark.parametrize("data", [_random_data, _clustered_data], ids=["random", "clustered"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_exact_algorithms_equal_float64_brute_force(algorithm, metric, data):
+    _needs(algorithm)
+    bank = data()
+    n_bank = len(bank)
+    rng = np.random.RandomState(1)
+    labels = rng.randint(0, n_bank // 3, size=n_bank)
+    search, prepared = _fit(bank, metric, algorithm, labels)
+    queries = prepared[::3]
+    query_labels = labels[::3].copy()
+    query_labels[::4] = -1  # rows without a label exclude only copies
+    first_ids = np.tile(np.arange(20), (len(queries), 1))
+    scale = np.median(search.pair_distances(queries, first_ids))
+    min_distance = rng.uniform(-0.2, 0.3, size=len(queries)) * scale
+    for kwargs in ({}, {"query_labels": query_labels},
+                   {"query_labels": query_labels, "min_distance": min_distance}):
+        result = search.kneighbors(queries, 7, **kwargs)
+        expected = reference_kneighbors(prepared, queries, 7, metric, labels,
+                                        kwargs.get("query_labels"), kwargs.get("min_distance"))
+        _assert_same(result, expected)
+
+
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_copies_and_margin_are_counted(algorithm):
+    _needs(algorithm)
+    bank = _random_data()
+    search, _ = _fit(bank, "euclidean", algorithm)
+    result = search.kneighbors(bank[:10], 3, min_distance=np.full(10, 1e-9))
+    # Rows 0-9 each have two copies: themselves and rows 50-59.
+    np.testing.assert_array_equal(result.n_copies, 2)
+    np.testing.assert_array_equal(result.n_below, 0)
+    admitted = search.kneighbors(bank[:10], 3, min_distance=np.full(10, -1.0))
+    np.testing.assert_array_equal(np.sort(admitted.ids[:, :2], axis=1),
+                                  np.c_[np.arange(10), np.arange(50, 60)])
+
+
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_ties_are_broken_by_id(algorithm):
+    _needs(algorithm)
+    # Small integer coordinates: every distance is exact in any summation
+    # order, and many are equal.
+    rng = np.random.RandomState(0)
+    bank = rng.randint(0, 3, size=(200, 3)).astype(np.float32)
+    search, _ = _fit(bank, "euclidean", algorithm)
+    queries = rng.randint(0, 3, size=(40, 3)).astype(np.float32) + 0.5
+    _assert_same(search.kneighbors(queries, 15),
+                 reference_kneighbors(bank, queries, 15), rtol=0)
+
+
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_rows_running_out_of_allowed_ids_are_padded(algorithm):
+    _needs(algorithm)
+    bank = _random_data(n_bank=12)
+    labels = np.array([0] * 10 + [1, 2])
+    search, _ = _fit(bank, "euclidean", algorithm, labels)
+    result = search.kneighbors(bank[:3], 5, query_labels=labels[:3])
+    assert set(result.ids[:, :2].ravel()) == {10, 11}
+    np.testing.assert_array_equal(result.ids[:, 2:], -1)
+    assert np.isinf(result.distances[:, 2:]).all()
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "ball_tree", "kd_tree"])
+def test_results_do_not_depend_on_n_jobs_or_working_memory(algorithm):
+    bank = _clustered_data(n_bank=400)
+    labels = np.arange(len(bank)) % 200
+    expected = None
+    for n_jobs in (1, 2):
+        search, _ = _fit(bank, "euclidean", algorithm, labels, n_jobs=n_jobs)
+        for working_memory in (0.001, 0.1, 1024):
+            with sklearn.config_context(working_memory=working_memory):
+                result = search.kneighbors(bank, 5, query_labels=labels)
+            if expected is None:
+                expected = result
+            np.testing.assert_array_equal(result.ids, expected.ids)
+            np.testing.assert_array_equal(result.distances, expected.distances)
+
+
+def test_same_results_under_dask_local_cluster():
+    pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    bank = _clustered_data(n_bank=300)
+    labels = np.arange(len(bank)) % 150
+    search, _ = _fit(bank, "euclidean", "ball_tree", labels, n_jobs=2)
+    expected = search.kneighbors(bank, 4, query_labels=labels)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, joblib.parallel_backend("dask"):
+        with distributed.get_task_stream(client) as tasks:
+            result = search.kneighbors(bank, 4, query_labels=labels)
+    # The thread hint (prefer="threads") yields to the active backend: the
+    # slices really ran as tasks on the cluster.
+    assert len(tasks.data) >= 2
+    np.testing.assert_array_equal(result.ids, expected.ids)
+    np.testing.assert_array_equal(result.distances, expected.distances)
+
+
+@pytest.mark.parametrize("algorithm", APPROXIMATE)
+def test_approximate_recall_at_defaults_on_clustered_data(algorithm):
+    _needs(algorithm)
+    point, counter = make_pairs(1500, 32, random_state=0)
+    bank = np.vstack([point, counter])
+    k = 10
+    exact = NeighborSearch(algorithm="brute").fit(bank).kneighbors(point, k)
+    approx = NeighborSearch(algorithm=algorithm).fit(bank).kneighbors(point, k)
+    hits = sum(len(np.intersect1d(a, e)) for a, e in zip(approx.ids, exact.ids, strict=True))
+    recall = hits / exact.ids.size
+    assert recall >= 0.95, f"{algorithm} recall@{k} = {recall:.3f} < 0.95 at default settings"
+
+
+@pytest.mark.parametrize("algorithm, params, match", [
+    ("brute", {"M": 8}, "search_params must be empty"),
+    ("faiss_flat", {"M": 8}, "unknown keys.*faiss_flat"),
+    ("faiss_hnsw", {"ef": 8}, r"unknown keys.*\['M', 'ef_construction', 'ef_search'\]"),
+    ("hnswlib", {"efSearch": 8}, "unknown keys.*hnswlib"),
+])
+def test_search_params_errors_name_the_expected_keys(algorithm, params, match):
+    _needs(algorithm)
+    with pytest.raises(ValueError, match=match):
+        NeighborSearch(algorithm=algorithm, search_params=params).fit(_random_data())
+
+
+@pytest.mark.parametrize("algorithm", ["faiss_hnsw", "hnswlib"])
+def test_hnsw_parameters_are_honoured(algorithm):
+    _needs(algorithm)
+    bank = _clustered_data()
+    params = {"M": 8, "ef_construction": 40, "ef_search": 16}
+    search = NeighborSearch(algorithm=algorithm, search_params=params).fit(bank)
+    assert search.backend_.ef_search_ == 16
+    assert search.kneighbors(bank[:5], 3).ids.shape == (5, 3)
+
+
+def test_auto_rule():
+    # torch brute force, faiss installed or not (it is, with the test extra).
+    assert resolve_algorithm("auto", 50_000, 384, "cpu") == "brute"
+    assert resolve_algorithm("auto", 50_000, 3, "cpu") == "kd_tree"
+    assert resolve_algorithm("auto", 500, 3, "cpu") == "brute"
+    assert resolve_algorithm("auto", 10**6, 3, "cuda") == "brute"
+    assert resolve_algorithm("ball_tree", 10, 384, "cpu") == "ball_tree"
+    assert set(ALGORITHMS) >= {"auto", *EXACT, *APPROXIMATE}
+
+
+def test_device_other_than_cpu_needs_brute():
+    with pytest.raises(ValueError, match="brute-force backend only"):
+        NeighborSearch(algorithm="ball_tree", device="cuda").fit(_random_data())
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "ball_tree"])
+def test_no_n_by_n_matrix(algorithm):
+    # A 20k bank queried by itself: an n x n float32 block would be 1.6 GB.
+    rng = np.random.RandomState(0)
+    bank = rng.normal(size=(20_000, 4)).astype(np.float32)
+    search = NeighborSearch(algorithm=algorithm).fit(bank)
+    working_memory = 16
+    tracemalloc.start()
+    try:
+        search.kneighbors(bank, 3, working_memory=working_memory)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    n_by_n = 4 * len(bank) ** 2
+    assert peak < 3 * working_memory * 2**20, (peak, n_by_n)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_cuda_equals_cpu(metric):
+    bank = _clustered_data(n_bank=2000, n_features=64)
+    labels = np.arange(len(bank)) % 1000
+    cpu = NeighborSearch(metric=metric, algorithm="brute").fit(bank, labels)
+    gpu = NeighborSearch(metric=metric, algorithm="brute", device="cuda").fit(bank, labels)
+    queries = cpu.prepare_queries(bank[:500])
+    # No cap on k: more neighbours than torch.topk's fast CUDA path handles.
+    for k in (1, 10, 1500):
+        expected = cpu.kneighbors(queries, k, query_labels=labels[:500])
+        for bank_rows in (None, slice(0, 500)):  # plain, and the shared anchor block
+            result = gpu.kneighbors(queries, k, query_labels=labels[:500], bank_rows=bank_rows)
+            np.testing.assert_array_equal(result.ids, expected.ids)
+            np.testing.assert_array_equal(result.distances, expected.distances)
+
+
+def test_error_bound_follows_torch_matmul_precision():
+    from sknegsample.neighbors._distances import matmul_epsilon
+
+    assert matmul_epsilon("highest") == np.finfo(np.float32).eps
+    assert matmul_epsilon("high") > matmul_epsilon("highest")  # TF32
+    assert matmul_epsilon("medium") > matmul_epsilon("high")  # bfloat16
+    rng = np.random.RandomState(0)
+    bank = rng.normal(size=(300, 16))
+    search = NeighborSearch(algorithm="brute").fit(bank)
+    queries = rng.normal(size=(5, 16)).astype(np.float32)
+    strict = search._error_bound(queries)
+    previous = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        loose = search._error_bound(queries)
+        # Still exact: the looser bound only means more re-queries.
+        result = search.kneighbors(queries.astype(np.float64), 3)
+    finally:
+        torch.set_float32_matmul_precision(previous)
+    assert np.all(loose > strict)
+    dist = ((queries[:, None, :].astype(np.float64) - bank[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(result.ids, np.argsort(dist, axis=1, kind="stable")[:, :3])
+
+
+def test_gpu_chunks_are_sized_from_free_device_memory():
+    from sknegsample.neighbors._chunking import gpu_chunk_rows
+
+    # 2M-row bank, 8 bytes per score: 16 MB a row; 20 GB free -> 312 rows.
+    assert gpu_chunk_rows(16_000_000, 10**6, 20 * 10**9) == 312
+    assert gpu_chunk_rows(16_000_000, 100, 20 * 10**9) == 100
+    assert gpu_chunk_rows(16_000_000, 100, 0) == 1
+
+
+def _paired_labels(n_pairs):
+    return np.concatenate([np.arange(n_pairs), np.arange(n_pairs)])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("labels", ["paired", "groups", "none"])
+@pytest.mark.parametrize("rows", [slice(0, 150), slice(40, 150), slice(0, 300), slice(290, 300)])
+def test_queries_that_are_bank_rows_score_each_pair_once(rows, labels, metric):
+    # Mining the training anchors: the queries are bank rows with their own
+    # labels, and brute force shares their symmetric block (the clustered
+    # data holds near-copies; _random_data exact copies).
+    for bank in (_clustered_data(), _random_data()):
+        bank_labels = {"paired": _paired_labels(len(bank) // 2),
+                       "groups": np.arange(len(bank)) % 37, "none": None}[labels]
+        search, prepared = _fit(bank, metric, "brute", bank_labels)
+        queries = prepared[rows]
+        query_labels = None if bank_labels is None else bank_labels[rows]
+        scale = np.median(search.pair_distances(queries, np.tile(np.arange(20),
+                                                                 (len(queries), 1))))
+        min_distance = np.random.RandomState(0).uniform(-0.2, 0.3, len(queries)) * scale
+        for working_memory in (0.05, 1024):  # one block of queries, or many
+            for lower in (None, min_distance):  # with rows re-queried past the margin
+                result = search.kneighbors(queries, 7, query_labels=query_labels,
+                                           min_distance=lower, working_memory=working_memory,
+                                           bank_rows=rows)
+                expected = reference_kneighbors(prepared, queries, 7, metric, bank_labels,
+                                                query_labels, lower)
+                _assert_same(result, expected)
+
+
+def test_bank_rows_are_checked_before_the_block_is_shared(monkeypatch):
+    bank = _clustered_data()
+    labels = _paired_labels(len(bank) // 2)
+    search, _ = _fit(bank, "euclidean", "brute", labels)
+    calls = []
+    shared = search.backend_.bank_row_candidates
+    monkeypatch.setattr(search.backend_, "bank_row_candidates",
+                        lambda *a, **kw: calls.append(a[:2]) or shared(*a, **kw))
+    rows = slice(0, 150)
+    other = bank[rows].copy()
+    other[3, 0] += 1e-3  # no longer bank row 3
+    cases = [
+        (bank[rows], labels[rows], True),
+        (other, labels[rows], False),
+        (bank[rows], np.roll(labels[rows], 1), False),  # not the rows' own labels
+        (bank[:149], labels[:149], False),  # not as many rows as the slice
+    ]
+    for queries, query_labels, is_shared in cases:
+        calls.clear()
+        result = search.kneighbors(queries, 5, query_labels=query_labels, bank_rows=rows)
+        assert calls == ([(0, 150)] if is_shared else [])
+        _assert_same(result, reference_kneighbors(bank, queries, 5, "euclidean", labels,
+                                                  query_labels))
+
+
+def test_bank_rows_block_stays_within_working_memory():
+    rng = np.random.RandomState(0)
+    bank = rng.normal(size=(20_000, 4)).astype(np.float32)
+    search = NeighborSearch(algorithm="brute").fit(bank, np.arange(len(bank)))
+    working_memory = 16
+    tracemalloc.start()
+    try:
+        search.kneighbors(bank, 3, query_labels=np.arange(len(bank)),
+                          working_memory=working_memory, bank_rows=slice(0, len(bank)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * working_memory * 2**20, peak
+
+
+@pytest.mark.parametrize("rows", [slice(0, 150), slice(40, 300)])
+def test_shared_block_proposes_what_a_plain_search_proposes(rows):
+    # The first-round candidates themselves, not only the final answer: the
+    # completeness check would repair wrong estimates with re-queries, at a
+    # cost no answer shows.
+    from sknegsample.neighbors.backends import TorchBruteBackend
+
+    bank = _random_data(n_features=5)
+    bank[10:20] *= 3.0  # rows of different norms
+    labels = _paired_labels(len(bank) // 2)
+    backend = TorchBruteBackend().fit(bank, bank)
+    groups = NeighborSearch(algorithm="brute").fit(bank, labels).groups_
+    exclude = groups.members(labels[rows])
+    scratch = backend.scratch(64)
+    ids, estimate = backend.bank_row_candidates(rows.start, rows.stop, 9, *exclude,
+                                                scratch=scratch, block_rows=32)
+    plain_ids, plain_estimate = backend.candidates(bank[rows], bank[rows], 9, *exclude,
+                                                   scratch=scratch)
+    np.testing.assert_allclose(np.sort(estimate, axis=1), np.sort(plain_estimate, axis=1),
+                               rtol=1e-5, atol=1e-5)
+    exact = ((bank[rows, None, :].astype(np.float64) - bank[ids]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(estimate, exact, rtol=1e-5, atol=1e-5)

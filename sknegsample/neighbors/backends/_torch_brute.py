@@ -38,11 +38,11 @@ class TorchBruteBackend(SearchBackend):
     kept, for the estimate); excluded pairs are set to ``inf`` before the
     ``k`` smallest are chosen (:mod:`sknegsample.neighbors._select`).
 
-    On the CPU the GEMM is numpy's (OpenBLAS): measured here, 2 cores,
-    float32, it ran at 160-200 GFLOP/s on 256 to 2048 query rows against
-    40k/10k/3.6k bank rows of 128-768 dims, where ``torch.addmm`` (MKL)
-    reached 72-137 (it also copies when writing into a strided block).
-    torch does the selection, the scoring on a GPU, and the rest.
+    The GEMM is torch's (``torch.addmm``: MKL on the CPU, cuBLAS on a GPU),
+    written in place into 64-byte aligned, contiguous blocks (see
+    :meth:`_score` and :func:`_aligned_empty` for the measured reasons);
+    numpy's OpenBLAS GEMM was tried and rejected because its spinning
+    threads starve torch's selection on shared cores.
     """
 
     # Squared-distance estimates carry float32 rounding (see _search).

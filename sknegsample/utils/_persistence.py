@@ -27,6 +27,7 @@ results are bit-identical); HNSW graphs are stored as their serialised bytes.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import pickle
 import warnings
@@ -43,6 +44,7 @@ from ..exceptions import CorruptedModelError, InconsistentVersionWarning, Untrus
 from ._device import _loadable_device
 from ._io import atomic_write
 from ._legacy import LEGACY_TRUSTED_TYPES, legacy_module_aliases
+from ._optional import _import_optional
 
 __all__ = ["TRUSTED_TYPES", "load", "save"]
 
@@ -212,6 +214,10 @@ def load(path, *, trusted=None, allow_pickle=False):
     ValueError
         A pickle file without ``allow_pickle=True``.
     """
+    if trusted is not None and (isinstance(trusted, str) or not all(
+            isinstance(name, str) for name in _iterable(trusted, "trusted"))):
+        raise TypeError("trusted must be None or a sequence of fully qualified type names "
+                        f"(str); got {trusted!r}.")
     path = Path(os.fspath(path))
     with open(path, "rb") as fh:
         head = fh.read(8)
@@ -235,6 +241,14 @@ def load(path, *, trusted=None, allow_pickle=False):
         f"{str(path)!r} is neither a skops (zip) nor a joblib/pickle file (it starts "
         f"with {head!r}); it is not a saved model or it is damaged."
     )
+
+
+def _iterable(value, name):
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be None or a sequence of fully qualified type names "
+                        f"(str); got {value!r}.") from None
 
 
 def _check_zlib_stream(path, chunk=2**22):
@@ -282,23 +296,21 @@ def _load_skops(path, trusted):
     return _guarded(path, "skops", lambda: sio.load(path, trusted=trusted))
 
 
-# Errors a damaged file raises from zipfile, json, pickle, the compressors or
-# from the constructors fed with inconsistent state. Missing modules
-# (ImportError) and refused types propagate as they are: the file is fine.
+# Errors that say the bytes are damaged: zipfile, zlib, pickle, json (a
+# ValueError subclass) and a stream that ends early. Anything else -- an
+# AttributeError or TypeError from version skew, a bug in a __setstate__, a
+# RuntimeError from torch -- is raised as it is: calling it "file damaged"
+# would send the user after the wrong problem.
 _CORRUPTION_ERRORS = (
-    EOFError, pickle.UnpicklingError, zipfile.BadZipFile, zlib.error, ValueError, TypeError,
-    KeyError, IndexError, AttributeError, RuntimeError, OSError, UnicodeDecodeError,
+    EOFError, pickle.UnpicklingError, zipfile.BadZipFile, zlib.error, json.JSONDecodeError,
+    UnicodeDecodeError,
 )
 
 
 def _guarded(path, fmt, read):
     try:
         return read()
-    except (ImportError, FileNotFoundError, PermissionError, UntrustedTypesError):
-        raise
     except _CORRUPTION_ERRORS as exc:
-        if type(exc).__name__ == "UntrustedTypesFoundException":
-            raise
         raise CorruptedModelError(
             f"Could not load {str(path)!r} as a {fmt} file: {type(exc).__name__}: {exc}. "
             "The file is truncated, damaged or not a saved sknegsample model."
@@ -306,14 +318,7 @@ def _guarded(path, fmt, read):
 
 
 def _import_skops():
-    try:
-        import skops.io as sio
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "format='skops' needs the optional package 'skops': "
-            "pip install 'sknegsample[persist]' (or pip install skops)."
-        ) from exc
-    return sio
+    return _import_optional("skops.io", "skops", extra="persist", needed_by="format='skops'")
 
 
 def head_state(net) -> dict:

@@ -83,7 +83,8 @@ def scorer_outputs(est):
         "predict_proba": est.predict_proba(QUERIES),
         "predict_proba_candidates": est.predict_proba(QUERIES, COUNTER[:20]),
         "score": np.array([est.score(POINT[40:], COUNTER[40:])]),
-        "evaluate": np.array([metrics[key] for key in sorted(metrics)], dtype=float),
+        # Flattened: some metrics are (low, high) intervals.
+        "evaluate": np.hstack([np.ravel(metrics[key]) for key in sorted(metrics)]).astype(float),
     }
 
 

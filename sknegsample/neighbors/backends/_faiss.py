@@ -6,7 +6,7 @@ import numpy as np
 
 from ...utils._optional import _import_optional
 from ._base import SearchBackend
-from ._params import _KNOWN_PARAMS
+from ._params import hnsw_params
 
 
 class FaissBackend(SearchBackend):
@@ -20,18 +20,18 @@ class FaissBackend(SearchBackend):
     def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> FaissBackend:
         faiss = _import_optional("faiss", "faiss-cpu")
         d = bank32.shape[1]
-        params = dict(self.params)
         if self.kind == "faiss_flat":
+            if self.params:
+                raise ValueError(
+                    f"search_params has unknown keys for algorithm='faiss_flat': "
+                    f"{sorted(self.params, key=str)}; it takes none."
+                )
             index = faiss.IndexFlatL2(d)
         else:
-            index = faiss.IndexHNSWFlat(d, int(params.pop("M", 32)))
-            index.hnsw.efConstruction = int(params.pop("ef_construction", 200))
-            self.ef_search_ = int(params.pop("ef_search", 128))
-        if params:
-            raise ValueError(
-                f"search_params has unknown keys for algorithm={self.kind!r}: "
-                f"{sorted(params)}; expected {_KNOWN_PARAMS[self.kind]}."
-            )
+            params = hnsw_params(self.params, "faiss_hnsw")
+            index = faiss.IndexHNSWFlat(d, params["M"])
+            index.hnsw.efConstruction = params["ef_construction"]
+            self.ef_search_ = params["ef_search"]
         index.add(bank32)
         self.index_ = index
         return self

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from ...utils._optional import _import_optional
 from ._base import SearchBackend
-from ._params import _KNOWN_PARAMS
+from ._params import hnsw_params
 
 
 class HnswlibBackend(SearchBackend):
@@ -23,15 +21,9 @@ class HnswlibBackend(SearchBackend):
 
     def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> HnswlibBackend:
         hnswlib = _import_optional("hnswlib", "hnswlib")
-        params = dict(self.params)
-        m_links = int(params.pop("M", 32))
-        ef_construction = int(params.pop("ef_construction", 200))
-        self.ef_search_ = int(params.pop("ef_search", 128))
-        if params:
-            raise ValueError(
-                f"search_params has unknown keys for algorithm='hnswlib': "
-                f"{sorted(params)}; expected {_KNOWN_PARAMS['hnswlib']}."
-            )
+        params = hnsw_params(self.params, "hnswlib")
+        m_links, ef_construction = params["M"], params["ef_construction"]
+        self.ef_search_ = params["ef_search"]
         index = hnswlib.Index(space="l2", dim=bank32.shape[1])
         index.init_index(
             max_elements=len(bank32), ef_construction=ef_construction, M=m_links,
@@ -40,12 +32,10 @@ class HnswlibBackend(SearchBackend):
         index.add_items(bank32, np.arange(len(bank32)), num_threads=self.n_jobs)
         index.set_ef(self.ef_search_)
         self.index_ = index
-        self._lock = threading.Lock()
         return self
 
     def __getstate__(self):
-        state = {key: value for key, value in self.__dict__.items()
-                 if key not in ("index_", "_lock")}
+        state = {key: value for key, value in self.__dict__.items() if key != "index_"}
         # hnswlib's own pickle state: a dict of numbers, strings and arrays.
         state["index_state_"] = self.index_.__getstate__()[0]
         return state
@@ -56,18 +46,14 @@ class HnswlibBackend(SearchBackend):
         hnswlib = _import_optional("hnswlib", "hnswlib")
         index = hnswlib.Index.__new__(hnswlib.Index)
         index.__setstate__((self.__dict__.pop("index_state_"),))
+        index.set_ef(self.ef_search_)
         self.index_ = index
-        self._lock = threading.Lock()
 
     def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None):
-        # ef is index-wide state in hnswlib: hold it for the whole query so
-        # that concurrent transform calls do not change each other's search.
-        # Put it back afterwards: a query leaves the fitted state as it was.
-        with self._lock:
-            self.index_.set_ef(max(self.ef_search_, k))
-            try:
-                ids, dist = self.index_.knn_query(queries32, k=k, num_threads=self.n_jobs)
-            finally:
-                self.index_.set_ef(self.ef_search_)
+        # hnswlib searches with max(ef, k) (hnswalg.h, searchKnn), so ef is
+        # set once, at fit and load, and never here: concurrent queries share
+        # the index read-only, without a lock that would serialise the joblib
+        # slices.
+        ids, dist = self.index_.knn_query(queries32, k=k, num_threads=self.n_jobs)
         return ids.astype(np.int64), dist.astype(np.float64)
 

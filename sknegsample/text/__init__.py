@@ -8,5 +8,6 @@ model is loaded. The top layer beside ``cli``: may import every layer below.
 
 from ._embedder import SentenceEmbedder
 from ._export import export_triplets, write_jsonl
+from ._mine import mine_hard_negatives
 
-__all__ = ["SentenceEmbedder", "export_triplets", "write_jsonl"]
+__all__ = ["SentenceEmbedder", "export_triplets", "mine_hard_negatives", "write_jsonl"]

@@ -1,0 +1,242 @@
+"""The candidate window of sentence-transformers' ``mine_hard_negatives``, on sknegsample's search.
+
+Pure numpy on embeddings (no texts, no models): :func:`mine_window` takes
+normalised query and corpus embeddings and each query's positives (corpus ids)
+and returns the negatives ST's function would pick, plus the hybrid extras.
+
+ST's semantics, reproduced exactly:
+
+1. the *pool* is the ``range_max + max_positives`` corpus rows nearest each
+   query (cosine), positives included;
+2. positives (unless ``include_positives``) and candidates failing a margin,
+   ``max_score`` or ``min_score`` are struck out *inside* the pool (the pool
+   does not grow to replace them);
+3. the survivors, best first, are cut to ``range_max``, the first
+   ``range_min`` are dropped, and ``num_negatives`` are taken from the top
+   ("top") or drawn uniformly from the remaining window ("random").
+
+The search is :class:`~sknegsample.neighbors.NeighborSearch`, the engine of
+:class:`~sknegsample.HybridNegativeSampler` (exact, chunked by
+``working_memory``, no k cap on any device); random draws and seeds use the
+sampler's counter-based hashing, so results follow ``random_state`` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..mining._hashing import hash_uniform
+from ..mining._picking import draw_random
+from ..neighbors import NeighborSearch
+
+# Hash streams (distinct from the sampler's 1-4).
+_STREAM_BRANCH, _STREAM_WINDOW, _STREAM_RANDOM = 11, 12, 13
+
+
+@dataclass
+class MinedWindow:
+    """Negatives of each unique query, best first.
+
+    ``ids`` are corpus ids (-1: missing), ``scores`` their similarity (or the
+    teacher's score; -inf: missing), ``positive_scores`` one per (query,
+    positive) pair in CSR order, ``stats`` what each rule skipped.
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    is_random: np.ndarray
+    positive_scores: np.ndarray
+    window: np.ndarray
+    window_scores: np.ndarray
+    stats: dict = field(default_factory=dict)
+
+
+def positive_keys(pos_ptr: np.ndarray, pos_ids: np.ndarray, n_corpus: int) -> np.ndarray:
+    """Sorted ``query * n_corpus + corpus_id`` of every (query, positive) pair."""
+    rows = np.repeat(np.arange(len(pos_ptr) - 1, dtype=np.int64), np.diff(pos_ptr))
+    return np.sort(rows * n_corpus + pos_ids)
+
+
+def is_positive(keys: np.ndarray, rows: np.ndarray, ids: np.ndarray, n_corpus: int) -> np.ndarray:
+    """True where corpus id ``ids[i, ...]`` is a positive of query ``rows[i]``."""
+    probe = np.asarray(rows, dtype=np.int64).reshape(-1, *([1] * (ids.ndim - 1))) * n_corpus + ids
+    where = np.searchsorted(keys, probe).clip(max=max(len(keys) - 1, 0))
+    return (keys[where] == probe) & (ids >= 0)
+
+
+def mine_window(queries, corpus, pos_ptr, pos_ids, *, range_min, range_max, max_positives,
+                num_negatives, sampling_strategy="top", absolute_margin=None,
+                relative_margin=None, max_score=None, min_score=None, include_positives=False,
+                copy_ids=None, teacher=None, random_rate=0.0, max_negative_uses=None, seed=0,
+                algorithm="auto", device="cpu", working_memory=None) -> MinedWindow:
+    """Mine ``num_negatives`` corpus ids per query with ST's rules.
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_queries, n_features)
+        Unique query embeddings.
+    corpus : ndarray of shape (n_corpus, n_features)
+        Corpus embeddings (positives included).
+    pos_ptr, pos_ids : ndarray of int64
+        CSR lists: query ``q``'s positives are ``pos_ids[pos_ptr[q]:pos_ptr[q + 1]]``.
+    copy_ids : ndarray of int64 of shape (n_queries,) or None
+        Corpus id of a text equal to the query (-1: none), struck out like a
+        positive; rows at distance 0 are struck out too. None keeps copies
+        (ST's behaviour).
+    teacher : callable or None
+        ``teacher(query_rows, corpus_ids) -> scores`` rescoring the pool and
+        the positives (ST's ``cross_encoder``).
+    Other parameters
+        As in :func:`sknegsample.text.mine_hard_negatives`.
+    """
+    n_queries, n_corpus = queries.shape[0], corpus.shape[0]
+    search = NeighborSearch(metric="cosine", algorithm=algorithm, device=device).fit(corpus)
+    queries = search.prepare_queries(queries, "anchor embeddings")
+    pool_size = min(range_max + max_positives, n_corpus)
+    found = search.kneighbors(queries, pool_size, min_distance=np.full(n_queries, -1.0),
+                              working_memory=working_memory)
+    ids = found.ids
+    valid = ids >= 0
+    scores = np.where(valid, 1.0 - found.distances, -np.inf)
+    pos_rows = np.repeat(np.arange(n_queries), np.diff(pos_ptr))
+    positive_scores = 1.0 - search.pair_distances(queries[pos_rows], pos_ids[:, None])[:, 0]
+    stats = {}
+    copies = np.zeros(ids.shape, dtype=bool)
+    if copy_ids is not None:
+        copies = valid & ((found.distances <= 0) | (ids == np.asarray(copy_ids)[:, None]))
+    if teacher is not None:
+        rows = np.broadcast_to(np.arange(n_queries)[:, None], ids.shape)
+        scores[valid] = teacher(rows[valid], ids[valid])
+        positive_scores = np.asarray(teacher(pos_rows, pos_ids), dtype=np.float64)
+    pkeys = positive_keys(pos_ptr, pos_ids, n_corpus)
+    if not include_positives:
+        scores[is_positive(pkeys, np.arange(n_queries), ids, n_corpus)] = -np.inf
+    stats["copies"] = int((copies & np.isfinite(scores)).sum())
+    scores[copies] = -np.inf
+    _strike_out(scores, positive_scores, pos_ptr, stats, absolute_margin=absolute_margin,
+                relative_margin=relative_margin, max_score=max_score, min_score=min_score)
+
+    # Survivors first (stable: the pool's order, by distance then id, breaks ties).
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :range_max]
+    win_ids = np.take_along_axis(ids, order, axis=1)[:, range_min:]
+    win_scores = np.take_along_axis(scores, order, axis=1)[:, range_min:]
+    if win_ids.shape[1] < num_negatives:  # a corpus smaller than the window
+        pad = num_negatives - win_ids.shape[1]
+        win_ids = np.pad(win_ids, ((0, 0), (0, pad)), constant_values=-1)
+        win_scores = np.pad(win_scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+    win_ids = np.where(np.isfinite(win_scores), win_ids, -1)
+    keys = np.arange(n_queries, dtype=np.uint64)
+    if sampling_strategy == "random":
+        width = win_ids.shape[1]
+        options = np.maximum(np.isfinite(win_scores).sum(axis=1), num_negatives)
+        priority = hash_uniform(seed, keys[:, None], np.arange(width)[None, :], _STREAM_WINDOW)
+        priority[np.arange(width)[None, :] >= options[:, None]] = np.inf
+        picked = np.argsort(priority, axis=1, kind="stable")[:, :num_negatives]
+        picked.sort(axis=1)  # window positions ascending = best first
+    else:
+        picked = np.broadcast_to(np.arange(num_negatives), (n_queries, num_negatives))
+    hard_ids = np.take_along_axis(win_ids, picked, axis=1)
+    hard_scores = np.take_along_axis(win_scores, picked, axis=1)
+
+    slots = np.arange(num_negatives)
+    is_random = hash_uniform(seed, keys[:, None], slots[None, :], _STREAM_BRANCH) < random_rate
+    rank = np.clip(np.cumsum(~is_random, axis=1) - 1, 0, None)
+    out_ids = np.where(is_random, -1, np.take_along_axis(hard_ids, rank, axis=1))
+    out_scores = np.where(is_random, -np.inf, np.take_along_axis(hard_scores, rank, axis=1))
+    result = MinedWindow(out_ids, out_scores, is_random, positive_scores, win_ids, win_scores,
+                         stats)
+    if is_random.any():
+        _draw_random_slots(search, queries, keys, pkeys, result, seed, teacher)
+    if max_negative_uses is not None:
+        stats["max_negative_uses"] = _cap_uses(result, max_negative_uses)
+    _sort_rows(result)
+    stats["short_anchors"] = np.flatnonzero((result.ids < 0).any(axis=1))
+    return result
+
+
+def _strike_out(scores, positive_scores, pos_ptr, stats, *, absolute_margin, relative_margin,
+                max_score, min_score):
+    """ST's margin and score rules, counted the way ST counts them."""
+    n_candidates = scores.size
+    if absolute_margin is not None or relative_margin is not None:
+        # ST's choice with several positives: the hardest (lowest-scored) one.
+        hardest = np.minimum.reduceat(positive_scores, pos_ptr[:-1])[:, None]
+        if absolute_margin is not None:
+            removed = scores + absolute_margin > hardest
+            scores[removed] = -np.inf
+            stats["absolute_margin"] = int(removed.sum())
+            stats["absolute_margin_ratio"] = stats["absolute_margin"] / n_candidates
+            n_candidates -= stats["absolute_margin"]
+        if relative_margin is not None:
+            removed = scores > hardest - np.abs(hardest) * relative_margin
+            scores[removed] = -np.inf
+            stats["relative_margin"] = int(removed.sum())
+            stats["relative_margin_ratio"] = stats["relative_margin"] / max(n_candidates, 1)
+            n_candidates -= stats["relative_margin"]
+    if max_score is not None:
+        removed = scores > max_score
+        scores[removed] = -np.inf
+        stats["max_score"] = int(removed.sum())
+        stats["max_score_ratio"] = stats["max_score"] / max(n_candidates, 1)
+    if min_score is not None:
+        removed = scores < min_score  # counts struck-out cells too, as ST does
+        scores[removed] = -np.inf
+        stats["min_score"] = int(removed.sum())
+        stats["min_score_ratio"] = stats["min_score"] / max(n_candidates, 1)
+
+
+def _draw_random_slots(search, queries, keys, pkeys, result, seed, teacher):
+    """Fill the random slots: uniform over the corpus minus positives, copies, picks."""
+    n_corpus = search.n_bank_
+    no_labels = np.full(len(queries), -1, dtype=np.int64)
+    for slot in range(result.ids.shape[1]):
+        todo = np.flatnonzero(result.is_random[:, slot])
+        if not todo.size:
+            continue
+
+        def not_positive(rows, cand, todo=todo):
+            return ~is_positive(pkeys, todo[rows], cand, n_corpus)
+
+        ids, dist = draw_random(search, queries[todo], keys[todo], no_labels[todo],
+                                result.ids[todo], slot, seed, stream=_STREAM_RANDOM,
+                                allowed_extra=not_positive)
+        result.ids[todo, slot] = ids
+        result.scores[todo, slot] = 1.0 - dist if teacher is None else teacher(todo, ids)
+
+
+def _cap_uses(result: MinedWindow, max_uses: int) -> int:
+    """No corpus id serves more than ``max_uses`` queries (in query order).
+
+    A capped pick moves to the next unused candidate of its query's window,
+    else the slot stays empty. Returns the number of picks replaced.
+    """
+    top = max(int(result.ids.max()), int(result.window.max()), 0)
+    uses = np.zeros(top + 1, dtype=np.int64)
+    replaced = 0
+    for row in range(result.ids.shape[0]):
+        for slot in range(result.ids.shape[1]):
+            pick = result.ids[row, slot]
+            if pick < 0:
+                continue
+            if uses[pick] >= max_uses:
+                replaced += 1
+                result.ids[row, slot] = result.scores[row, slot] = -1
+                result.scores[row, slot] = -np.inf
+                for position, cand in enumerate(result.window[row]):
+                    if cand >= 0 and uses[cand] < max_uses and cand not in result.ids[row]:
+                        result.ids[row, slot] = pick = cand
+                        result.scores[row, slot] = result.window_scores[row, position]
+                        result.is_random[row, slot] = False
+                        break
+                else:
+                    continue
+            uses[pick] += 1
+    return replaced
+
+
+def _sort_rows(result: MinedWindow):
+    order = np.argsort(-result.scores, axis=1, kind="stable")
+    for name in ("ids", "scores", "is_random"):
+        setattr(result, name, np.take_along_axis(getattr(result, name), order, axis=1))

@@ -362,7 +362,8 @@ def _make_teacher(scorer, queries, corpus_texts, batch_size):
         p.kind == p.VAR_KEYWORD for p in params.values()) else {}
 
     def teacher(rows, ids):
-        pairs = [(queries[r], corpus_texts[i]) for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
+        pairs = [(queries[r], corpus_texts[i])
+                 for r, i in zip(rows.tolist(), ids.tolist(), strict=True)]
         scores = np.asarray(scorer.predict(pairs, **kwargs), dtype=np.float64).reshape(-1)
         if scores.shape[0] != len(pairs):
             raise ValueError(f"cross_encoder.predict must return one score per pair; got "

@@ -10,4 +10,15 @@ from ._embedder import SentenceEmbedder
 from ._export import export_triplets, write_jsonl
 from ._mine import mine_hard_negatives
 
-__all__ = ["SentenceEmbedder", "export_triplets", "mine_hard_negatives", "write_jsonl"]
+__all__ = ["RemineCallback", "SentenceEmbedder", "export_triplets", "mine_hard_negatives",
+           "write_jsonl"]
+
+
+def __getattr__(name):
+    # RemineCallback subclasses transformers' TrainerCallback: imported on
+    # first use, so that importing sknegsample.text never loads transformers.
+    if name == "RemineCallback":
+        from ._remine import RemineCallback
+
+        return RemineCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -187,3 +187,26 @@ def test_real_encoding_matches(setup):
     theirs = _quiet(st_mine, small, model, **kwargs)
     ours = _quiet(mine_hard_negatives, small, model, **kwargs)
     assert _agreement(ours, theirs) == 1.0
+
+
+def test_real_cross_encoder_matches(setup):
+    """A CrossEncoder built offline from the bundled MiniLM with a fresh head (mechanics)."""
+    import torch
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+    from sentence_transformers.util import mine_hard_negatives as st_mine
+
+    from sknegsample.text._embedder import _default_model_path
+
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    _, _, dataset, _, _ = setup
+    small = datasets.Dataset.from_dict({"query": [t[:60] for t in dataset["query"][:16]],
+                                        "answer": [t[:100] for t in dataset["answer"][:16]]})
+    torch.manual_seed(0)
+    teacher = _quiet(CrossEncoder, _default_model_path(), num_labels=1, device="cpu")
+    model = SentenceTransformer(_default_model_path(), device="cpu")
+    kwargs = dict(cross_encoder=teacher, absolute_margin=0.0, num_negatives=2,
+                  output_format="n-tuple", output_scores=True, verbose=False)
+    theirs = _quiet(st_mine, small, model, **kwargs)
+    ours = _quiet(mine_hard_negatives, small, model, **kwargs)
+    assert len(theirs) > 0
+    assert _agreement(ours, theirs) >= 0.99

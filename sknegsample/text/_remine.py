@@ -94,6 +94,8 @@ class RemineCallback(TrainerCallback):
         columns = dataset.column_names
         self._anchor = mine_kwargs.get("anchor_column_name") or columns[0]
         self._positive = mine_kwargs.get("positive_column_name") or columns[1]
+        both = dataset.select_columns([self._anchor, self._positive])[:]
+        self._anchors, self._positives = both[self._anchor], both[self._positive]
         self._table = None  # (n_rows, num_negatives) negative texts per dataset row
         self._last_step = None
         base = dataset.select_columns([self._anchor, self._positive])
@@ -137,7 +139,7 @@ class RemineCallback(TrainerCallback):
         n_filled = _fill_missing(ids, stats, self._anchor_positive_ids(stats), seed)
         corpus = np.asarray(stats["corpus"], dtype=object)
         query_row = {q: i for i, q in enumerate(stats["queries"])}
-        per_row = np.array([query_row[q] for q in self.dataset[self._anchor]])
+        per_row = np.array([query_row[q] for q in self._anchors])
         self._table = corpus[ids[per_row]]
         self.corpus_ = stats["corpus"]
         self._last_step = step
@@ -152,7 +154,7 @@ class RemineCallback(TrainerCallback):
         corpus_idx = {t: i for i, t in enumerate(stats["corpus"])}
         query_row = {q: i for i, q in enumerate(stats["queries"])}
         positives = [set() for _ in stats["queries"]]
-        for a, p in zip(self.dataset[self._anchor], self.dataset[self._positive], strict=True):
+        for a, p in zip(self._anchors, self._positives, strict=True):
             positives[query_row[a]].add(corpus_idx[p])
         return positives
 

@@ -171,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
                       "negative) records there")
     text.add_argument("--triplet-format", choices=["triplet", "n-tuple"], default="triplet",
                       help="one record per negative, or one per anchor with negative_1..n")
+    text.add_argument("--format", dest="st_format", default=None,
+                      choices=["triplet", "n-tuple", "labeled-pair", "labeled-list"],
+                      help="sentence-transformers' mine_hard_negatives layout of the records "
+                           "(overrides --triplet-format)")
+    text.add_argument("--scores", action="store_true",
+                      help="add the cosine scores (ST's output_scores=True layout)")
     mine.set_defaults(handler=run_mine)
 
     evaluate = commands.add_parser(

@@ -41,6 +41,10 @@ def run_mine(args) -> int:
     if args.triplets is None and texts != (None, None):
         raise CommandError("--point-text and --counter-text are only used with "
                            "--triplets OUT.jsonl.")
+    if args.triplets is None and (getattr(args, "st_format", None) or getattr(args, "scores",
+                                                                              False)):
+        raise CommandError("--format and --scores shape the --triplets OUT.jsonl records; "
+                           "pass --triplets with --point-text and --counter-text.")
     triplets = None if args.triplets is None else _output_path(args.triplets, ".jsonl")
     point, counter = load_pairs(args.point, args.counter)
     point_text = counter_text = None
@@ -82,7 +86,17 @@ def run_mine(args) -> int:
 
     with atomic_write(out) as tmp:
         np.save(tmp, negatives)
-    if triplets is not None:
+    st_format = getattr(args, "st_format", None)
+    scores = getattr(args, "scores", False)
+    if triplets is not None and (st_format or scores):
+        from ..text._records import st_records
+
+        args.triplet_format = st_format or args.triplet_format
+        records = st_records(negatives, point_text, counter_text,
+                             output_format=args.triplet_format,
+                             point=point if scores else None,
+                             counter=counter if scores else None, path=triplets)
+    elif triplets is not None:
         records = export_triplets(negatives, point_text, counter_text,
                                   output_format=args.triplet_format, path=triplets)
     if not args.quiet:

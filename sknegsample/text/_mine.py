@@ -87,8 +87,9 @@ as_triplets, margin
         Cap on how many anchors may receive the same negative (in anchor
         order); a capped pick moves to the next unused candidate of the window.
     exclude_copies : bool, default=False
-        Also strike out corpus texts equal to the anchor and rows at cosine
-        distance 0 from it (ST keeps them).
+        Also strike out corpus rows at cosine distance 0 from the anchor (a
+        different text with the same embedding). A corpus text equal to the
+        anchor is always struck out, as in sentence-transformers.
     working_memory : int or None, default=None
         MiB of search scratch per chunk (scikit-learn's ``working_memory``
         when None).
@@ -214,16 +215,23 @@ as_triplets, margin
     if cross_encoder is not None and (absolute_margin is not None or relative_margin is not None
                                       or max_score is not None or min_score is not None):
         teacher = _make_teacher(cross_encoder, queries, corpus_texts, batch_size)
-    copy_ids = None
-    if exclude_copies:
-        copy_ids = np.array([corpus_idx.get(q, -1) for q in queries], dtype=np.int64)
+    # ST strikes out a corpus text equal to the query (unless it is the query's
+    # own positive under include_positives); exclude_copies adds rows at
+    # cosine distance 0 (a different text with the same embedding).
+    positive_texts = {}
+    for query, positive in zip(raw_queries, raw_positives, strict=True):
+        positive_texts.setdefault(query, set()).add(positive)
+    copy_ids = np.array([
+        -1 if include_positives and q in positive_texts[q] else corpus_idx.get(q, -1)
+        for q in queries], dtype=np.int64)
     seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     mined = mine_window(
         q_emb, c_emb, pos_ptr, pos_ids, range_min=range_min, range_max=range_max,
         max_positives=max_positives, num_negatives=num_negatives,
         sampling_strategy=sampling_strategy, absolute_margin=absolute_margin,
         relative_margin=relative_margin, max_score=max_score, min_score=min_score,
-        include_positives=include_positives, copy_ids=copy_ids, teacher=teacher,
+        include_positives=include_positives, copy_ids=copy_ids,
+        exclude_copies=exclude_copies, teacher=teacher,
         random_rate=random_rate, max_negative_uses=max_negative_uses, seed=seed,
         algorithm=algorithm, device=device, working_memory=working_memory)
     if verbose:

@@ -6,8 +6,8 @@ and returns the negatives ST's function would pick, plus the hybrid extras.
 
 ST's semantics, reproduced exactly:
 
-1. the *pool* is the ``range_max + max_positives`` corpus rows nearest each
-   query (cosine), positives included;
+1. the *pool* is the ``range_max + max_positives + 1`` corpus rows nearest
+   each query (cosine), positives and a copy of the query's text included;
 2. positives (unless ``include_positives``) and candidates failing a margin,
    ``max_score`` or ``min_score`` are struck out *inside* the pool (the pool
    does not grow to replace them);
@@ -69,7 +69,8 @@ def is_positive(keys: np.ndarray, rows: np.ndarray, ids: np.ndarray, n_corpus: i
 def mine_window(queries, corpus, pos_ptr, pos_ids, *, range_min, range_max, max_positives,
                 num_negatives, sampling_strategy="top", absolute_margin=None,
                 relative_margin=None, max_score=None, min_score=None, include_positives=False,
-                copy_ids=None, teacher=None, random_rate=0.0, max_negative_uses=None, seed=0,
+                copy_ids=None, exclude_copies=False, teacher=None, random_rate=0.0,
+                max_negative_uses=None, seed=0,
                 algorithm="auto", device="cpu", working_memory=None) -> MinedWindow:
     """Mine ``num_negatives`` corpus ids per query with ST's rules.
 
@@ -83,8 +84,9 @@ def mine_window(queries, corpus, pos_ptr, pos_ids, *, range_min, range_max, max_
         CSR lists: query ``q``'s positives are ``pos_ids[pos_ptr[q]:pos_ptr[q + 1]]``.
     copy_ids : ndarray of int64 of shape (n_queries,) or None
         Corpus id of a text equal to the query (-1: none), struck out like a
-        positive; rows at distance 0 are struck out too. None keeps copies
-        (ST's behaviour).
+        positive (ST's rule since 6.x). None strikes nothing out.
+    exclude_copies : bool
+        Also strike out rows at distance 0 from the query.
     teacher : callable or None
         ``teacher(query_rows, corpus_ids) -> scores`` rescoring the pool and
         the positives (ST's ``cross_encoder``).
@@ -94,7 +96,7 @@ def mine_window(queries, corpus, pos_ptr, pos_ids, *, range_min, range_max, max_
     n_queries, n_corpus = queries.shape[0], corpus.shape[0]
     search = NeighborSearch(metric="cosine", algorithm=algorithm, device=device).fit(corpus)
     queries = search.prepare_queries(queries, "anchor embeddings")
-    pool_size = min(range_max + max_positives, n_corpus)
+    pool_size = min(range_max + max_positives + 1, n_corpus)
     found = search.kneighbors(queries, pool_size, min_distance=np.full(n_queries, -1.0),
                               working_memory=working_memory)
     ids = found.ids
@@ -105,7 +107,9 @@ def mine_window(queries, corpus, pos_ptr, pos_ids, *, range_min, range_max, max_
     stats = {}
     copies = np.zeros(ids.shape, dtype=bool)
     if copy_ids is not None:
-        copies = valid & ((found.distances <= 0) | (ids == np.asarray(copy_ids)[:, None]))
+        copies = valid & (ids == np.asarray(copy_ids)[:, None])
+    if exclude_copies:
+        copies |= valid & (found.distances <= 0)
     if teacher is not None:
         rows = np.broadcast_to(np.arange(n_queries)[:, None], ids.shape)
         scores[valid] = teacher(rows[valid], ids[valid])
@@ -148,7 +152,7 @@ def mine_window(queries, corpus, pos_ptr, pos_ids, *, range_min, range_max, max_
     result = MinedWindow(out_ids, out_scores, is_random, positive_scores, win_ids, win_scores,
                          stats)
     if is_random.any():
-        _draw_random_slots(search, queries, keys, pkeys, result, seed, teacher)
+        _draw_random_slots(search, queries, keys, pkeys, copy_ids, result, seed, teacher)
     if max_negative_uses is not None:
         stats["max_negative_uses"] = _cap_uses(result, max_negative_uses)
     _sort_rows(result)
@@ -181,15 +185,17 @@ def _strike_out(scores, positive_scores, pos_ptr, stats, *, absolute_margin, rel
         stats["max_score"] = int(removed.sum())
         stats["max_score_ratio"] = stats["max_score"] / max(n_candidates, 1)
     if min_score is not None:
-        removed = scores < min_score  # counts struck-out cells too, as ST does
+        removed = (scores < min_score) & np.isfinite(scores)  # live cells, as ST counts
         scores[removed] = -np.inf
         stats["min_score"] = int(removed.sum())
         stats["min_score_ratio"] = stats["min_score"] / max(n_candidates, 1)
 
 
-def _draw_random_slots(search, queries, keys, pkeys, result, seed, teacher):
+def _draw_random_slots(search, queries, keys, pkeys, copy_ids, result, seed, teacher):
     """Fill the random slots: uniform over the corpus minus positives, copies, picks."""
     n_corpus = search.n_bank_
+    if copy_ids is None:
+        copy_ids = np.full(len(queries), -1, dtype=np.int64)
     no_labels = np.full(len(queries), -1, dtype=np.int64)
     for slot in range(result.ids.shape[1]):
         todo = np.flatnonzero(result.is_random[:, slot])
@@ -197,7 +203,8 @@ def _draw_random_slots(search, queries, keys, pkeys, result, seed, teacher):
             continue
 
         def not_positive(rows, cand, todo=todo):
-            return ~is_positive(pkeys, todo[rows], cand, n_corpus)
+            return ~is_positive(pkeys, todo[rows], cand, n_corpus) & \
+                (cand != copy_ids[todo[rows]])
 
         ids, dist = draw_random(search, queries[todo], keys[todo], no_labels[todo],
                                 result.ids[todo], slot, seed, stream=_STREAM_RANDOM,

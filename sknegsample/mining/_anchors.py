@@ -35,30 +35,45 @@ from ._hashing import _GOLDEN, _mix
 
 def key_scale(*arrays) -> float:
     """Power of two that brings the largest absolute value near 1 (exact scaling)."""
-    largest = max((float(np.max(np.abs(a))) if a.size else 0.0) for a in arrays)
+    # max and -min: no copy of the array, as np.abs would make.
+    largest = max((max(float(a.max()), -float(a.min())) if a.size else 0.0) for a in arrays)
     if not np.isfinite(largest) or largest == 0:
         return 1.0
     return float(np.ldexp(1.0, -int(np.frexp(largest)[1])))
 
 
-def content_keys(rows: np.ndarray, scale: float, working_memory=None) -> np.ndarray:
-    """64-bit content hash of each row rounded to float32, in working_memory chunks.
+# Rows hashed at a time: their words, transposed, stay in cache across the
+# column passes (400k x 128: 3.2 s column by column over the whole array,
+# 0.36 s in blocks of 4096 with one multiply-xorshift step per word).
+_KEY_BLOCK = 4096
+_KEY_MUL = np.uint64(0xBF58476D1CE4E5B9)
 
-    -0.0 is folded into 0.0 so that equal values give equal keys. The rows
-    are hashed a chunk at a time: a float32 copy of 20k x 384 queries would
-    otherwise cost 30 MB at once.
+
+def content_keys(rows: np.ndarray, scale: float, working_memory=None) -> np.ndarray:
+    """64-bit content hash of each row rounded to float32.
+
+    -0.0 is folded into 0.0 so that equal values give equal keys. Rows are
+    hashed in blocks (at most ``working_memory``), two float32 words at a
+    time: ``h = xorshift((h ^ word) * odd)``, then splitmix64's finaliser.
     """
     n_rows, n_features = rows.shape
     out = np.empty(n_rows, dtype=np.uint64)
-    step = chunk_rows(8 * max(n_features, 1), n_rows, working_memory)
+    step = min(_KEY_BLOCK, chunk_rows(16 * max(n_features, 1), n_rows, working_memory))
     for start in range(0, n_rows, step):
         block = np.multiply(rows[start:start + step], scale, dtype=np.float64)
-        bits = (block.astype(np.float32) + np.float32(0.0)).view(np.uint32)
+        block = block.astype(np.float32) + np.float32(0.0)
+        if n_features % 2:
+            block = np.concatenate([block, np.zeros((block.shape[0], 1), np.float32)], axis=1)
+        words = np.ascontiguousarray(block).view(np.uint64).T.copy()
+        shifted = np.empty(words.shape[1], dtype=np.uint64)
         with np.errstate(over="ignore"):
-            h = np.full(bits.shape[0], np.uint64(n_features), dtype=np.uint64)
-            for column in range(n_features):
-                h = _mix(h ^ bits[:, column].astype(np.uint64)) + _GOLDEN
-        out[start:start + step] = h
+            h = np.full(words.shape[1], np.uint64(n_features) * _GOLDEN, dtype=np.uint64)
+            for word in words:
+                np.bitwise_xor(h, word, out=h)
+                np.multiply(h, _KEY_MUL, out=h)
+                np.right_shift(h, np.uint64(29), out=shifted)
+                np.bitwise_xor(h, shifted, out=h)
+            out[start:start + step] = _mix(h)
     return out
 
 

@@ -58,7 +58,8 @@ def measure(n_pairs, n_features, sample, repeat):
           + ("" if sample == n_pairs else f" (scaled from {sample})"))
     print(f"  recognising all {n_pairs} rows: {recognise:.3f} s "
           f"({recognise / mine_all:.2%} of the mining)")
-    print(f"  peak memory: indexing {_peak_mib(lambda: index_anchors(point, counter, 'paired')):.1f}"
+    indexing_peak = _peak_mib(lambda: index_anchors(point, counter, 'paired'))
+    print(f"  peak memory: indexing {indexing_peak:.1f}"
           f" MiB, recognising {_peak_mib(lambda: index.recognise(point)):.1f} MiB; "
           f"kept after fit {_kept_mib(index):.1f} MiB; bank {2 * point.nbytes / 2**20:.1f} MiB")
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import check_random_state
 from skorch.callbacks import Callback
 
 from ..mining._curriculum import decaying_random_rate
+from ..utils._random import derive_seed
 
 
 class CurriculumRemining(Callback):
@@ -49,8 +49,7 @@ class CurriculumRemining(Callback):
     def initialize(self):
         # Draw the base seed once per fit, so random_state=None still gives
         # distinct, consistent seeds across the epochs of one fit.
-        rng = check_random_state(self.random_state)
-        self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
+        self.seed_ = derive_seed(self.random_state)
         return self
 
     def epoch_seed(self, epoch: int) -> int:

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, _fit_context, clone
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
@@ -17,6 +16,7 @@ from ..mining._preprocess import apply_preprocessor, fit_preprocessor
 from ..mining._sampler import HybridNegativeSampler
 from ..neighbors._search import NeighborSearch
 from ..utils._persistence import _VersionedState, head_state, restore_head, restore_state_on_error
+from ..utils._random import derive_seed
 from ..utils._validation import check_embeddings, validate_pairs, validate_queries
 from ._columns import _check_counter_y, _resolve_columns
 from ._evaluation import Ranking, ranking_metrics
@@ -218,9 +218,7 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
         validate_pairs(self, X, None, reset=True)
         _check_counter_y(y, "fit")
         X, y = validate_pairs(self, X, y, reset=True)
-        rng = check_random_state(self.random_state)
-        sampler_seed, torch_seed, curriculum_seed = (
-            int(s) for s in rng.randint(np.iinfo(np.int32).max, size=3))
+        sampler_seed, torch_seed, curriculum_seed = derive_seed(self.random_state, size=3)
         self.preprocessor_, X, y = fit_preprocessor(self.preprocessor, X, y)
         width = X.shape[1]
         self.retrieval_columns_ = _resolve_columns(self.retrieval_columns, width,

@@ -11,6 +11,7 @@ import torch
 from sklearn.base import clone
 from skorch import NeuralNet, NeuralNetClassifier
 
+from ..utils._device import check_device
 from ._callbacks import CurriculumRemining
 from ._head import PairHead, collate_batch
 
@@ -49,3 +50,17 @@ def make_head_net(scorer, n_features, curriculum_seed):
         existing = net.callbacks if isinstance(net.callbacks, list) else []
         net.set_params(callbacks=[*existing, ("curriculum", callback)])
     return net
+
+
+def check_head_device(scorer) -> None:
+    """Refuse a device the head cannot train on, before anything is mined.
+
+    The flat ``device`` drives the default and module heads; a skorch net
+    head trains on its own ``device`` (None: skorch leaves the module where
+    it is).
+    """
+    if isinstance(scorer.head, NeuralNet):
+        if scorer.head.device is not None:
+            check_device(scorer.head.device, name="head__device")
+    else:
+        check_device(scorer.device)

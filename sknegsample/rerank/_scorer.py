@@ -21,7 +21,7 @@ from ..utils._validation import check_embeddings, validate_pairs, validate_queri
 from ._columns import _check_counter_y, _resolve_columns
 from ._evaluation import Ranking, ranking_metrics
 from ._head import PairDataset, pair_logits, score_candidates
-from ._head_net import make_head_net
+from ._head_net import check_head_device, make_head_net
 from ._pair_miner import _PairMiner
 
 # Negatives per anchor of the default sampler (docs/scorer_quality.md).
@@ -214,6 +214,7 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
         self : BallTreePairScorer
             The fitted scorer.
         """
+        check_head_device(self)
         # X first: its own problems (NaN, sparse, empty) are reported as such.
         validate_pairs(self, X, None, reset=True)
         _check_counter_y(y, "fit")

@@ -374,11 +374,28 @@ def test_methods_before_fit(data, method):
     ({"lr": 0}, ValueError, "'lr' parameter"),
     ({"hidden_units": -1}, ValueError, "'hidden_units' parameter"),
     ({"hidden_units": (4, 0)}, ValueError, "hidden_units must be an int >= 0"),
+    ({"device": "nonsense"}, ValueError, "device must be a torch device .* got 'nonsense'"),
+    ({"device": "meta"}, ValueError, "device must be a compute device"),
+    ({"head": NeuralNetClassifier(PairHead, device="gpu")}, ValueError,
+     "head__device must be a torch device .* got 'gpu'"),
 ])
 def test_bad_parameters(data, params, error, match):
     point, counter = data
     with pytest.raises(error, match=match):
         BallTreePairScorer(**{**FAST, **params}).fit(point, counter)
+
+
+def test_cuda_without_cuda_is_refused_before_mining(data, monkeypatch):
+    point, counter = data
+    # As on a CPU-only build, also where this test runs on a GPU machine.
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: False)
+    mined = []
+    monkeypatch.setattr(HybridNegativeSampler, "fit",
+                        lambda *args, **kwargs: mined.append(1))
+    with pytest.raises(ValueError, match=r"device='cuda' needs CUDA, but this torch build "
+                                         r"\(.*\) has no CUDA support"):
+        BallTreePairScorer(**{**FAST, "device": "cuda"}).fit(point, counter)
+    assert not mined
 
 
 def test_bad_input(fitted, data):

@@ -84,8 +84,8 @@ def run_mine(args) -> int:
             negatives = np.concatenate(parts)
     seconds = time.perf_counter() - start
 
-    with atomic_write(out) as tmp:
-        np.save(tmp, negatives)
+    with atomic_write(out) as fh:
+        np.save(fh, negatives)
     st_format = getattr(args, "st_format", None)
     scores = getattr(args, "scores", False)
     if triplets is not None and (st_format or scores):

@@ -6,7 +6,14 @@ import time
 
 import numpy as np
 
-from ._common import CommandError, _output_path, _progress, load_pairs, read_texts
+from ._common import (
+    CommandError,
+    _output_path,
+    _progress,
+    check_outputs,
+    load_pairs,
+    read_texts,
+)
 
 # Rows mined per progress-bar step by `mine`.
 _MINE_CHUNK = 4096
@@ -34,7 +41,7 @@ def run_mine(args) -> int:
     from ..text._export import export_triplets
     from ..utils._io import atomic_write
 
-    out = _output_path(args.output, ".npy")
+    out = _output_path(args.output, ".npy", "-o/--output")
     texts = (args.point_text, args.counter_text)
     if args.triplets is not None and None in texts:
         raise CommandError("--triplets needs both --point-text and --counter-text.")
@@ -45,7 +52,11 @@ def run_mine(args) -> int:
                                                                               False)):
         raise CommandError("--format and --scores shape the --triplets OUT.jsonl records; "
                            "pass --triplets with --point-text and --counter-text.")
-    triplets = None if args.triplets is None else _output_path(args.triplets, ".jsonl")
+    triplets = (None if args.triplets is None
+                else _output_path(args.triplets, ".jsonl", "--triplets"))
+    check_outputs({"-o/--output": out, "--triplets": triplets},
+                  {"the POINT input": args.point, "the COUNTER input": args.counter,
+                   "--point-text": args.point_text, "--counter-text": args.counter_text})
     point, counter = load_pairs(args.point, args.counter)
     point_text = counter_text = None
     if triplets is not None:

@@ -118,8 +118,11 @@ def atomic_write(path, *, mode: str = "wb", encoding: str | None = None) -> Iter
                 tmp.unlink()
         if isinstance(exc, OSError) and str(path) not in str(exc):
             # "[Errno 27] File too large" alone does not say which file.
-            detail = exc.strerror or str(exc)
-            raise OSError(exc.errno, f"cannot write {str(path)!r}: {detail}") from exc
+            if exc.errno is None:
+                # numpy's tofile: "8000 requested and 2032 written", no errno.
+                raise OSError(f"cannot write {str(path)!r}: {exc} (a short write: disk "
+                              "full or a file-size limit?)") from exc
+            raise OSError(exc.errno, f"cannot write {str(path)!r}: {exc.strerror}") from exc
         raise
     _fsync_directory(directory)
 

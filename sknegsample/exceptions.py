@@ -1,10 +1,15 @@
-"""Warnings and errors raised when saving and loading estimators."""
+"""Warnings and errors of sknegsample: saving and loading estimators, training the head."""
 
 from __future__ import annotations
 
 from sklearn.exceptions import InconsistentVersionWarning as _SklearnVersionWarning
 
-__all__ = ["CorruptedModelError", "InconsistentVersionWarning", "UntrustedTypesError"]
+__all__ = [
+    "CorruptedModelError",
+    "InconsistentVersionWarning",
+    "TrainingDivergedError",
+    "UntrustedTypesError",
+]
 
 
 class InconsistentVersionWarning(_SklearnVersionWarning):
@@ -70,3 +75,13 @@ class UntrustedTypesError(ValueError):
     def __init__(self, message, types):
         super().__init__(message)
         self.types = list(types)
+
+
+class TrainingDivergedError(ValueError):
+    """The head's training loss became NaN or infinite: training diverged.
+
+    Raised during ``fit`` as soon as a batch loss is not finite; the
+    message names the learning rate to lower (``lr``, or ``head__lr`` for a
+    skorch net given as ``head``). A ``ValueError``: the usual cause is a
+    parameter value. The estimator keeps its previous fitted state.
+    """

@@ -25,7 +25,9 @@ def run_demo(args) -> int:
     from ..datasets._loaders import load_manpage_pairs
     from ..mining._sampler import HybridNegativeSampler
     from ..rerank._scorer import BallTreePairScorer
+    from ..utils._device import check_device
 
+    check_device(args.device, name="--device")
     if not 0 < args.test_size < 1:
         raise CommandError(f"--test-size must be in (0, 1); got {args.test_size}.")
     if args.save is not None:

@@ -39,8 +39,10 @@ def run_mine(args) -> int:
     """Mine negatives for every pair of ``.npy`` files and write their bank ids."""
     from ..mining._sampler import HybridNegativeSampler
     from ..text._export import export_triplets
+    from ..utils._device import check_device
     from ..utils._io import atomic_write
 
+    check_device(args.device, name="--device")
     out = _output_path(args.output, ".npy", "-o/--output")
     texts = (args.point_text, args.counter_text)
     if args.triplets is not None and None in texts:

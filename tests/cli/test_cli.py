@@ -462,3 +462,22 @@ def test_docs_console_examples_run(tmp_path, monkeypatch, capsys):
     check_demo_table(outputs[commands.index("sknegsample demo")], epochs=1)
     for written in ("scorer.skops", "negatives.npy", "triplets.jsonl"):
         assert Path(written).is_file(), written
+
+
+@pytest.mark.parametrize("command", ["mine", "demo"])
+@pytest.mark.parametrize("device, match", [
+    ("nonsense", "--device must be a torch device such as 'cpu', 'cuda' or 'cuda:1'; got "
+                 "'nonsense'"),
+    ("cuda", "--device='cuda' needs CUDA, but this torch build"),
+])
+def test_bad_device_is_one_line(npy_pairs, capsys, monkeypatch, command, device, match):
+    import torch
+
+    # As on a CPU-only build, also where the suite runs on a GPU machine.
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: False)
+    tmp, *_ = npy_pairs
+    argv = (["mine", tmp / "point.npy", tmp / "counter.npy", "-o", tmp / "o.npy"]
+            if command == "mine" else ["demo"])
+    status, _, err = run(capsys, *argv, "--device", device)
+    assert_user_error(status, err, match)
+    assert not (tmp / "o.npy").exists()

@@ -25,11 +25,11 @@ _KNOWN_PARAMS = {
 # 1 / log(1) = inf). hnswlib caps M at 10000 itself (with a message on
 # stderr); faiss allocates 2 * M links per node, and at M=10**9 fails to
 # allocate (std::bad_alloc) or, for a larger bank, is killed for memory.
-# The ef values bound a search's candidate list: both libraries keep them in
-# C ints.
+# The ef values size a search's candidate list, which faiss allocates up
+# front for every search thread: efSearch=2**31 - 1 failed to allocate. A
+# million is far past any useful value (typical ones are 10 to 1000).
 _HNSW_DEFAULTS = {"M": 32, "ef_construction": 200, "ef_search": 128}
-_HNSW_BOUNDS = {"M": (2, 10_000), "ef_construction": (1, 2**31 - 1),
-                "ef_search": (1, 2**31 - 1)}
+_HNSW_BOUNDS = {"M": (2, 10_000), "ef_construction": (1, 10**6), "ef_search": (1, 10**6)}
 
 
 def check_search_params(params: dict | None, algorithm: str) -> dict:

@@ -53,6 +53,10 @@ def _input_file(path, name: str) -> Path:
     return path
 
 
+def _unreadable(name: str, path: Path, exc: OSError) -> CommandError:
+    return CommandError(f"cannot read {name} file {str(path)!r}: {exc.strerror or exc}.")
+
+
 def load_npy(path, name: str) -> np.ndarray:
     """Memory-map a 2-D ``.npy`` array, with one-line errors for bad files."""
     path = _input_file(path, name)
@@ -66,8 +70,7 @@ def load_npy(path, name: str) -> np.ndarray:
         raise CommandError(f"{name} file {str(path)!r} is not a .npy array of numbers "
                            f"({exc})") from exc
     except OSError as exc:
-        raise CommandError(f"cannot read {name} file {str(path)!r}: "
-                           f"{exc.strerror or exc}.") from exc
+        raise _unreadable(name, path, exc) from exc
     if not isinstance(array, np.ndarray):
         array.close()
         raise CommandError(f"{name} file {str(path)!r} is a .npz archive; save each "
@@ -107,8 +110,7 @@ def read_texts(path, name: str) -> list[str]:
         raise CommandError(f"{name} file {str(path)!r} is not UTF-8 text ({exc.reason} at "
                            f"byte {exc.start}).") from exc
     except OSError as exc:
-        raise CommandError(f"cannot read {name} file {str(path)!r}: "
-                           f"{exc.strerror or exc}.") from exc
+        raise _unreadable(name, path, exc) from exc
     if path.suffix != ".jsonl":
         return lines
     texts = []

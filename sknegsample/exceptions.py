@@ -1,4 +1,4 @@
-"""Warnings and errors of sknegsample: saving and loading estimators, training the head."""
+"""Warnings and errors: persistence, guards that may not mean what was meant, the head."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from sklearn.exceptions import InconsistentVersionWarning as _SklearnVersionWarn
 
 __all__ = [
     "CorruptedModelError",
+    "GuardScaleWarning",
     "InconsistentVersionWarning",
     "TrainingDivergedError",
     "UntrustedTypesError",
@@ -75,6 +76,18 @@ class UntrustedTypesError(ValueError):
     def __init__(self, message, types):
         super().__init__(message)
         self.types = list(types)
+
+
+class GuardScaleWarning(UserWarning):
+    """A guard or the data's scale probably does not mean what was intended.
+
+    Raised by :class:`~sknegsample.HybridNegativeSampler` at fit when
+    ``positive_margin`` (a distance ratio under ``metric="euclidean"``) meets
+    unit-norm embeddings, where the similarity rule of ``metric="cosine"`` is
+    almost always what is meant; when the points and counters differ in scale
+    by more than 10x (a Pipeline step transformed the points only); and when
+    ``skip_nearest`` leaves anchors without hard candidates.
+    """
 
 
 class TrainingDivergedError(ValueError):

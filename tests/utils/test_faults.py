@@ -198,7 +198,7 @@ def test_read_only_file_system(workdir, tmp_path):
         assert result.returncode == 2, result.stderr
         _one_error_line(result.stderr, "cannot write to directory")
         # The API refuses too, when it comes to write.
-        sampler = HybridNegativeSampler(random_state=0).fit(OLD, OLD + 1)
+        sampler = HybridNegativeSampler(random_state=0).fit(*make_pairs(20, 4, random_state=0))
         with pytest.raises(OSError, match=f"cannot write {str(out)!r}: Read-only file system"):
             save(sampler, out)
         assert out.read_bytes() == old

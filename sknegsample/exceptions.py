@@ -1,11 +1,16 @@
-"""Warnings and errors of sknegsample: persistence, and guards that may not mean what was meant."""
+"""Warnings and errors: persistence, guards that may not mean what was meant, the head."""
 
 from __future__ import annotations
 
 from sklearn.exceptions import InconsistentVersionWarning as _SklearnVersionWarning
 
-__all__ = ["CorruptedModelError", "GuardScaleWarning", "InconsistentVersionWarning",
-           "UntrustedTypesError"]
+__all__ = [
+    "CorruptedModelError",
+    "GuardScaleWarning",
+    "InconsistentVersionWarning",
+    "TrainingDivergedError",
+    "UntrustedTypesError",
+]
 
 
 class InconsistentVersionWarning(_SklearnVersionWarning):
@@ -82,4 +87,14 @@ class GuardScaleWarning(UserWarning):
     almost always what is meant; when the points and counters differ in scale
     by more than 10x (a Pipeline step transformed the points only); and when
     ``skip_nearest`` leaves anchors without hard candidates.
+    """
+
+
+class TrainingDivergedError(ValueError):
+    """The head's training loss became NaN or infinite: training diverged.
+
+    Raised during ``fit`` as soon as a batch loss is not finite; the
+    message names the learning rate to lower (``lr``, or ``head__lr`` for a
+    skorch net given as ``head``). A ``ValueError``: the usual cause is a
+    parameter value. The estimator keeps its previous fitted state.
     """

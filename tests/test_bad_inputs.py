@@ -1,10 +1,14 @@
 """Bad input to every public entry point: a clear error, and no harm done.
 
-One table drives each entry point (both estimators' methods, the helpers, the
-command line) through the same kinds of bad input. Every case must raise a
-``ValueError`` or ``TypeError`` whose message names the argument, and leave
-the fitted estimator exactly as it was (same pickled state, same outputs).
-A hypothesis test then fuzzes shapes and dtypes.
+One table drives each entry point (both estimators' methods, the helpers)
+through the same kinds of bad input. Every case must raise a ``ValueError``
+or ``TypeError`` whose message names the argument, and leave the fitted
+estimator exactly as it was (same pickled state, same outputs). Every row
+with a command-line equivalent (``mine`` for the sampler's fit, ``evaluate``
+for the scorer's score and evaluate) runs through the command line too: exit
+status 2, one error line naming the argument, no traceback, nothing written.
+Hypothesis tests then fuzz shapes, dtypes, labels, indices, search
+parameters and ``.npy`` files given to the command line.
 """
 
 from __future__ import annotations
@@ -15,16 +19,32 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.exceptions import NotFittedError
+from skorch import NeuralNetClassifier
 
 from sknegsample import HybridNegativeSampler, bank_ids_to_pairs, decaying_random_rate
+from sknegsample.neighbors.backends._params import check_search_params
 from sknegsample.rerank import BallTreePairScorer
+from sknegsample.rerank._head import PairHead
 from sknegsample.utils import load, save
+from sknegsample.utils._validation import check_indices
 
 N_PAIRS, N_FEATURES = 24, 4
+
+
+def _installed(module):
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+_LIBRARIES = {"hnswlib": _installed("hnswlib"), "faiss_hnsw": _installed("faiss")}
 _rng = np.random.RandomState(0)
 POINT = _rng.normal(size=(N_PAIRS, N_FEATURES))
 COUNTER = POINT + 0.2 * _rng.normal(size=(N_PAIRS, N_FEATURES))
@@ -116,6 +136,37 @@ def _table():
         "indices: strings": np.array(["a"] * N_PAIRS),
     }.items():
         table["sampler.transform", case] = ({"indices": indices}, {}, "indices")
+    table["sampler.transform", "indices: uint64 above 2**63"] = (
+        {"indices": np.full(N_PAIRS, 2**63 + 5, dtype=np.uint64)}, {}, "indices")
+    for case, labels in {"y: labels of str and int": ["a", 1],
+                         "y: labels with None": [None, 1],
+                         "y: labels of dict and int": [{}, 1]}.items():
+        y = np.empty(N_PAIRS, dtype=object)
+        y[:] = labels * (N_PAIRS // 2)
+        for entry in ("sampler.fit", "sampler.fit_transform"):
+            table[entry, case] = ({"y": y}, {}, "y")
+    search_cases = {
+        "search_params: unknown key": ("hnswlib", {"efSearch": 8}),
+        "search_params: negative ef_search": ("hnswlib", {"ef_search": -1}),
+        "search_params: M as a string": ("hnswlib", {"M": "x"}),
+        "search_params: huge M": ("faiss_hnsw", {"M": 10**9}),
+        "search_params: key on a tree": ("ball_tree", {"M": 8}),
+        "search_params: key on brute force": ("brute", {"ef_search": 8}),
+    }
+    for case, (algorithm, params) in search_cases.items():
+        if _LIBRARIES.get(algorithm, True):
+            for entry in ("sampler.fit", "sampler.fit_transform"):
+                table[entry, case] = ({}, {"algorithm": algorithm, "search_params": params},
+                                      "search_params")
+    for case, device in {"device: nonsense": "nonsense", "device: meta": "meta",
+                         "device: cuda:99": "cuda:99"}.items():
+        table["scorer.fit", case] = ({}, {"device": device}, "device")
+    table["scorer.fit", "head__device: nonsense"] = (
+        {}, {"head": NeuralNetClassifier(PairHead, device="gpu")}, "head__device")
+    table["scorer.fit", "lr: diverges"] = ({}, {"lr": 1e30}, "lr")
+    table["scorer.fit", "head__lr: diverges"] = (
+        {}, {"head": NeuralNetClassifier(PairHead, criterion=torch.nn.CrossEntropyLoss,
+                                         lr=1e30, train_split=None)}, "head__lr")
     for case, ids in {
         "bank_ids: out of range": np.array([0, 6]),
         "bank_ids: negative": np.array([-1]),
@@ -245,30 +296,76 @@ def test_load_missing_file(tmp_path):
 
 cli = pytest.importorskip("sknegsample.cli")
 
-CLI_CASES = {
-    "NaN": _with(POINT, np.nan),
-    "inf": _with(POINT, np.inf),
-    "empty": POINT[:0],
-    "1-D": POINT[:, 0],
-    "3-D": POINT[None],
-    "mismatched pairs": POINT[:-3],
-    "wrong features": POINT[:, :3],
-    "strings": np.full(POINT.shape, "word"),
-    "complex": POINT + 1j,
-}
+# How the command line names each argument of the table.
+_CLI_NAMES = {"X": r"\b(point|X)\b", "y": r"\b(counter|y)\b",
+              "n_negatives": r"n_negatives|--n-negatives", "topk": r"\btopk\b|--topk",
+              "search_params": r"search_params|--search-param"}
+_CLI_COMMANDS = {"sampler.fit": "mine", "sampler.fit_transform": "mine",
+                 "scorer.score": "evaluate", "scorer.evaluate": "evaluate"}
 
 
-@pytest.mark.parametrize("case", sorted(CLI_CASES))
-def test_cli_mine_refuses_bad_point_file(tmp_path, capsys, case):
-    np.save(tmp_path / "point.npy", CLI_CASES[case])
-    np.save(tmp_path / "counter.npy", COUNTER)
-    out = tmp_path / "negatives.npy"
-    status = cli.main(["mine", str(tmp_path / "point.npy"), str(tmp_path / "counter.npy"),
-                       "-o", str(out), "--quiet"])
+def _cli_table():
+    """Rows of TABLE with a command-line equivalent: (command, case) -> row."""
+    rows = {}
+    for (entry, case), (replace, params, argument) in TABLE.items():
+        command = _CLI_COMMANDS.get(entry)
+        if command is None or argument not in _CLI_NAMES:
+            continue
+        options = []
+        for key, value in params.items():
+            if key in ("n_negatives", "topk", "algorithm"):
+                options += [f"--{key.replace('_', '-')}", str(value)]
+            elif key == "search_params":
+                options += [a for k, v in value.items() for a in ("--search-param", f"{k}={v}")]
+            else:
+                break
+        else:
+            rows[command, case] = (replace, options, argument)
+    return rows
+
+
+CLI_TABLE = _cli_table()
+
+
+@pytest.fixture(scope="module")
+def saved_scorer(fitted, tmp_path_factory):
+    pytest.importorskip("skops")
+    path = tmp_path_factory.mktemp("model") / "scorer.skops"
+    save(fitted["scorer"], path)
+    return path
+
+
+@pytest.mark.parametrize("command, case", sorted(CLI_TABLE),
+                         ids=[f"{c}-{k}" for c, k in sorted(CLI_TABLE)])
+def test_bad_input_through_the_cli(saved_scorer, tmp_path, capsys, command, case):
+    replace, options, argument = CLI_TABLE[command, case]
+    files = []
+    for name, key, good in (("point.npy", "X", POINT), ("counter.npy", "y", COUNTER)):
+        # Sparse and object inputs become pickled .npy files, which mine refuses.
+        np.save(tmp_path / name, replace.get(key, good), allow_pickle=True)
+        files.append(str(tmp_path / name))
+    out = tmp_path / "out.npy"
+    argv = (["mine", *files, "-o", str(out)] if command == "mine"
+            else ["evaluate", str(saved_scorer), *files])
+    try:
+        status = cli.main([*argv, *options, "--quiet"])
+    except SystemExit as exc:  # argparse's own errors (--topk 0): usage, then the error
+        status = exc.code
     err = capsys.readouterr().err
     assert status == 2, err
-    assert re.search(r"\b(point|X)\b", err), err
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert "error:" in lines[-1], err
+    if lines[-1].startswith("sknegsample: error:"):
+        assert len(lines) == 1, err
+    assert re.search(_CLI_NAMES[argument], lines[-1]), (
+        f"{command} with {case}: the message does not name {argument}: {lines[-1]}")
     assert not out.exists()
+
+
+def test_cli_table_covers_both_commands():
+    commands = [command for command, _ in CLI_TABLE]
+    assert commands.count("mine") >= 20 and commands.count("evaluate") >= 20, commands
 
 
 def test_cli_mine_refuses_object_npy(tmp_path, capsys):
@@ -368,3 +465,100 @@ def test_fuzz_scorer_predict(fitted, X):
         assert out.shape == (len(X),) and ((out >= 0) & (out < N_PAIRS)).all()
 
     _check_outcome(lambda: scorer.predict(X), "X", valid)
+
+
+_INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+               np.uint64]
+
+
+@settings(max_examples=80, deadline=None)
+@given(indices=st.sampled_from(_INT_DTYPES).flatmap(
+    lambda dtype: hnp.arrays(dtype, st.integers(0, 6))))
+def test_fuzz_check_indices(indices):
+    """In range: returned as int64. Out of range: the message shows a value given."""
+    try:
+        out = check_indices(indices, n_queries=len(indices), n_indexable=6)
+    except ValueError as exc:
+        message = str(exc)
+        assert message.startswith("indices must lie in [0, 6)"), message
+        reported = int(re.search(r"got (-?\d+)\.$", message).group(1))
+        assert reported in [int(v) for v in indices.tolist()], message
+        assert not 0 <= reported < 6, message
+        return
+    assert out.dtype == np.int64 and out.tolist() == [int(v) for v in indices.tolist()]
+
+
+_LABELS = st.one_of(st.integers(-3, 3), st.text(max_size=2), st.none(),
+                    st.floats(allow_nan=False, width=32), st.booleans())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(labels=st.lists(_LABELS, min_size=N_PAIRS, max_size=N_PAIRS))
+def test_fuzz_label_vectors(labels):
+    y = np.empty(N_PAIRS, dtype=object)
+    y[:] = labels
+    try:
+        out = HybridNegativeSampler(random_state=0).fit_transform(POINT, y)
+    except (ValueError, TypeError) as exc:
+        # One label for all rows leaves no negative: then n_negatives is named.
+        assert re.search(r"\b(y|n_negatives)\b", str(exc)), f"{type(exc).__name__}: {exc}"
+        return
+    assert out.shape == (N_PAIRS, 1)
+
+
+_PARAM_KEYS = st.sampled_from(["M", "ef_construction", "ef_search", "efSearch", "m", 3])
+_PARAM_VALUES = st.one_of(st.integers(-2**40, 2**40), st.integers(0, 64), st.text(max_size=3),
+                          st.floats(), st.none(), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(algorithm=st.sampled_from(["brute", "ball_tree", "kd_tree", "faiss_flat",
+                                  "faiss_hnsw", "hnswlib"]),
+       params=st.dictionaries(_PARAM_KEYS, _PARAM_VALUES, max_size=3))
+def test_fuzz_search_params(algorithm, params):
+    """Refused naming search_params, or within the bounds the libraries handle.
+
+    Only the check runs here: values it lets through are fitted, at their
+    extremes, in a subprocess (tests/neighbors/test_search_params.py).
+    """
+    try:
+        out = check_search_params(params, algorithm)
+    except (ValueError, TypeError) as exc:
+        assert str(exc).startswith("search_params"), f"{type(exc).__name__}: {exc}"
+        return
+    if algorithm in ("faiss_hnsw", "hnswlib"):
+        assert set(out) == {"M", "ef_construction", "ef_search"}
+        assert 2 <= out["M"] <= 10_000
+        assert 1 <= out["ef_construction"] <= 10**6 and 1 <= out["ef_search"] <= 10**6
+    else:
+        assert out == {} and params == {}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(X=_arrays())
+def test_fuzz_cli_mine_files(X):
+    """Any array saved as point.npy: a result, or one error line naming point."""
+    import contextlib
+    import io
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as directory:
+        directory = Path(directory)
+        np.save(directory / "point.npy", X, allow_pickle=True)
+        np.save(directory / "counter.npy", X if X.ndim == 2 and X.dtype.kind == "f" else POINT,
+                allow_pickle=True)
+        out = directory / "out.npy"
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            status = cli.main(["mine", str(directory / "point.npy"),
+                               str(directory / "counter.npy"), "-o", str(out), "--quiet",
+                               "--random-state", "0"])
+        lines = err.getvalue().strip().splitlines()
+        if status == 0:
+            assert np.load(out).shape == (len(X), 1)
+            return
+        assert status == 2 and len(lines) == 1, err.getvalue()
+        # A single pair leaves no negative: then n_negatives is named.
+        assert re.search(r"\b(point|counter|X|y|n_negatives)\b", lines[0]), lines[0]
+        assert not out.exists()

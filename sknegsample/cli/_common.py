@@ -1,15 +1,21 @@
-"""The ``sknegsample`` command line: ``demo``, ``mine`` and ``evaluate``.
+"""Shared by the commands: file loading, output checks, formatting, error reporting.
 
 Run ``sknegsample --help`` (or ``python -m sknegsample --help``). Results go
-to standard output, progress bars and errors to standard error. A mistake in
-the arguments or the input files ends with one line,
-``sknegsample: error: <message>``, and exit status 2, as argparse does for
-its own errors.
+to standard output, progress bars, warnings and errors to standard error.
+
+What is a user's mistake and what is a bug (see :data:`USER_ERRORS`): a
+mistake in the arguments or the input files, or a file operation the system
+refuses, ends with one line, ``sknegsample: error: <message>``, and exit
+status 2, as argparse does for its own errors; anything else is a bug and
+keeps its traceback. The loading layer here turns every way a file can be
+unreadable (missing, a directory, no permission, empty, truncated, not
+``.npy``, not UTF-8) into a :class:`CommandError` naming the file.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -24,16 +30,47 @@ class CommandError(Exception):
     """A user mistake the command line reports in one line (exit status 2)."""
 
 
-def load_npy(path, name: str) -> np.ndarray:
-    """Memory-map a 2-D ``.npy`` array, with one-line errors for bad files."""
+#: Exceptions reported as one line with exit status 2. ``ValueError`` is a
+#: bad value: sknegsample's validation, scikit-learn's parameter checks
+#: (``InvalidParameterError``), numpy and a damaged model file
+#: (``CorruptedModelError``) all raise one. ``OSError`` is the system
+#: refusing a file operation (disk full, file-size limit, permissions, a
+#: read-only file system); ``MemoryError`` an input too large for this
+#: machine. A ``TypeError`` is *not* here: sknegsample raises it only for an
+#: argument of the wrong Python type, which the command line cannot pass
+#: (argparse types every option, :func:`load_npy` checks every file's
+#: dtype), so from here it is a bug, and so is everything else (KeyError,
+#: AttributeError, IndexError, RuntimeError, AssertionError...).
+USER_ERRORS = (CommandError, ValueError, OSError, MemoryError)
+
+
+def _input_file(path, name: str) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise CommandError(f"{name} file {str(path)!r} is a directory, not a file.")
     if not path.is_file():
         raise CommandError(f"{name} file {str(path)!r} does not exist.")
+    return path
+
+
+def _unreadable(name: str, path: Path, exc: OSError) -> CommandError:
+    return CommandError(f"cannot read {name} file {str(path)!r}: {exc.strerror or exc}.")
+
+
+def load_npy(path, name: str) -> np.ndarray:
+    """Memory-map a 2-D ``.npy`` array, with one-line errors for bad files."""
+    path = _input_file(path, name)
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except EOFError as exc:
+        # np.load's error for a zero-byte file, or one cut inside the header.
+        raise CommandError(f"{name} file {str(path)!r} is empty or truncated: not a whole "
+                           f".npy array ({exc}).") from exc
     except ValueError as exc:
         raise CommandError(f"{name} file {str(path)!r} is not a .npy array of numbers "
                            f"({exc})") from exc
+    except OSError as exc:
+        raise _unreadable(name, path, exc) from exc
     if not isinstance(array, np.ndarray):
         array.close()
         raise CommandError(f"{name} file {str(path)!r} is a .npz archive; save each "
@@ -65,11 +102,15 @@ def read_texts(path, name: str) -> list[str]:
     A ``.jsonl`` line may also be an object with a ``"text"`` key; JSON Lines
     are the way to store texts that contain line breaks.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CommandError(f"{name} file {str(path)!r} does not exist.")
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
+    path = _input_file(path, name)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{name} file {str(path)!r} is not UTF-8 text ({exc.reason} at "
+                           f"byte {exc.start}).") from exc
+    except OSError as exc:
+        raise _unreadable(name, path, exc) from exc
     if path.suffix != ".jsonl":
         return lines
     texts = []
@@ -88,13 +129,53 @@ def read_texts(path, name: str) -> list[str]:
     return texts
 
 
-def _output_path(path, suffix: str) -> Path:
+def _output_path(path, suffix: str | None, flag: str) -> Path:
+    """Check an output path before any work: its suffix, and a writable directory."""
     path = Path(path)
-    if path.suffix != suffix:
-        raise CommandError(f"output file {str(path)!r} must end in {suffix}.")
+    if suffix is not None and path.suffix != suffix:
+        raise CommandError(f"{flag} file {str(path)!r} must end in {suffix}.")
     if not path.parent.is_dir():
-        raise CommandError(f"output directory {str(path.parent)!r} does not exist.")
+        raise CommandError(f"{flag}: output directory {str(path.parent)!r} does not exist.")
+    if path.is_dir():
+        raise CommandError(f"{flag} {str(path)!r} is a directory; give a file name.")
+    # Checked now rather than after minutes of mining or training (os.access
+    # also reports a read-only file system to root).
+    if not os.access(path.parent, os.W_OK):
+        raise CommandError(f"{flag}: cannot write to directory {str(path.parent)!r} "
+                           "(read-only or no permission).")
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file under two names: the same path, a symbolic or a hard link."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where they point
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def check_outputs(outputs: dict, inputs: dict) -> None:
+    """Refuse an output that is one of the command's inputs, or another output.
+
+    Outputs are replaced whole (:func:`~sknegsample.utils._io.atomic_write`),
+    so ``-o point.npy`` would swap the input embeddings for bank ids.
+
+    Parameters
+    ----------
+    outputs, inputs : dict
+        ``{flag or argument name: path or None}``; None entries are skipped.
+    """
+    seen = [(name, Path(path)) for name, path in inputs.items() if path is not None]
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        path = Path(path)
+        for name, other in seen:
+            if _same_file(path, other):
+                raise CommandError(
+                    f"{flag} {str(path)!r} is the same file as {name} {str(other)!r}: "
+                    "writing it would destroy that file; choose another output path.")
+        seen.append((flag, path))
 
 
 def _progress(quiet: bool, **kwargs):
@@ -118,9 +199,7 @@ def _load_model(path, allow_pickle=False):
     except ImportError as exc:
         raise CommandError(f"cannot load {str(path)!r}: this installation has no model "
                            f"persistence ({exc}); pip install 'sknegsample[persist]'.") from exc
-    if not Path(path).is_file():
-        raise CommandError(f"model file {str(path)!r} does not exist.")
-    return load(path, allow_pickle=allow_pickle)
+    return load(_input_file(path, "model"), allow_pickle=allow_pickle)
 
 
 def _save_model(model, path):
@@ -149,7 +228,9 @@ def format_metrics(metrics: dict) -> str:
     (4 queries; re-ranked top-1 correct for 3)
     """
     k = metrics["topk"]
-    columns = ["accuracy@1", f"recall@{k}", f"MRR@{k}", "nDCG@10"]
+    # The metric is nDCG@10 of the top-k list: with k < 10 the list holds k
+    # ids and it equals nDCG@k, so that is the column's name.
+    columns = ["accuracy@1", f"recall@{k}", f"MRR@{k}", f"nDCG@{min(k, 10)}"]
     retrieval = [metrics["retrieval_accuracy@1"], metrics["recall@k"],
                  metrics["retrieval_mrr@k"], metrics["retrieval_ndcg@10"]]
     reranked = [metrics["accuracy@1"], metrics["recall@k"], metrics["mrr@k"],

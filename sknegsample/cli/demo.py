@@ -7,6 +7,7 @@ import numpy as np
 from .._version import __version__
 from ._common import (
     CommandError,
+    _output_path,
     _print_json,
     _progress,
     _save_model,
@@ -24,9 +25,14 @@ def run_demo(args) -> int:
     from ..datasets._loaders import load_manpage_pairs
     from ..mining._sampler import HybridNegativeSampler
     from ..rerank._scorer import BallTreePairScorer
+    from ..utils._device import check_device
 
+    check_device(args.device, name="--device")
     if not 0 < args.test_size < 1:
         raise CommandError(f"--test-size must be in (0, 1); got {args.test_size}.")
+    if args.save is not None:
+        # Before training: a bad path should not cost the whole run.
+        _output_path(args.save, None, "--save")
     timings: dict[str, float] = {}
     steps = ["load data", "mine negatives", "train head", "evaluate"]
     with _progress(args.quiet, total=len(steps), desc="demo", unit="step") as bar, \

@@ -6,7 +6,14 @@ import time
 
 import numpy as np
 
-from ._common import CommandError, _output_path, _progress, load_pairs, read_texts
+from ._common import (
+    CommandError,
+    _output_path,
+    _progress,
+    check_outputs,
+    load_pairs,
+    read_texts,
+)
 
 # Rows mined per progress-bar step by `mine`.
 _MINE_CHUNK = 4096
@@ -32,9 +39,11 @@ def run_mine(args) -> int:
     """Mine negatives for every pair of ``.npy`` files and write their bank ids."""
     from ..mining._sampler import HybridNegativeSampler
     from ..text._export import export_triplets
+    from ..utils._device import check_device
     from ..utils._io import atomic_write
 
-    out = _output_path(args.output, ".npy")
+    check_device(args.device, name="--device")
+    out = _output_path(args.output, ".npy", "-o/--output")
     texts = (args.point_text, args.counter_text)
     if args.triplets is not None and None in texts:
         raise CommandError("--triplets needs both --point-text and --counter-text.")
@@ -45,7 +54,11 @@ def run_mine(args) -> int:
                                                                               False)):
         raise CommandError("--format and --scores shape the --triplets OUT.jsonl records; "
                            "pass --triplets with --point-text and --counter-text.")
-    triplets = None if args.triplets is None else _output_path(args.triplets, ".jsonl")
+    triplets = (None if args.triplets is None
+                else _output_path(args.triplets, ".jsonl", "--triplets"))
+    check_outputs({"-o/--output": out, "--triplets": triplets},
+                  {"the POINT input": args.point, "the COUNTER input": args.counter,
+                   "--point-text": args.point_text, "--counter-text": args.counter_text})
     point, counter = load_pairs(args.point, args.counter)
     point_text = counter_text = None
     if triplets is not None:
@@ -84,8 +97,8 @@ def run_mine(args) -> int:
             negatives = np.concatenate(parts)
     seconds = time.perf_counter() - start
 
-    with atomic_write(out) as tmp:
-        np.save(tmp, negatives)
+    with atomic_write(out) as fh:
+        np.save(fh, negatives)
     st_format = getattr(args, "st_format", None)
     scores = getattr(args, "scores", False)
     if triplets is not None and (st_format or scores):

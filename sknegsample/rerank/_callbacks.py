@@ -1,12 +1,15 @@
-"""Skorch callback that re-mines the training negatives every epoch."""
+"""Skorch callbacks of the head: re-mining every epoch, stopping a diverged training."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from sklearn.utils import check_random_state
 from skorch.callbacks import Callback
 
+from ..exceptions import TrainingDivergedError
 from ..mining._curriculum import decaying_random_rate
+from ..utils._random import derive_seed
 
 
 class CurriculumRemining(Callback):
@@ -49,8 +52,7 @@ class CurriculumRemining(Callback):
     def initialize(self):
         # Draw the base seed once per fit, so random_state=None still gives
         # distinct, consistent seeds across the epochs of one fit.
-        rng = check_random_state(self.random_state)
-        self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
+        self.seed_ = derive_seed(self.random_state)
         return self
 
     def epoch_seed(self, epoch: int) -> int:
@@ -69,3 +71,53 @@ class CurriculumRemining(Callback):
         dataset = getattr(dataset_train, "dataset", dataset_train)
         dataset.remine(float(rate), self.epoch_seed(epoch))
         net.history.record("random_rate", float(rate))
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stop training with :class:`TrainingDivergedError` once a batch loss is NaN or inf.
+
+    A head whose loss diverged (a learning rate far too large) has NaN or
+    infinite weights: without this it scores every candidate NaN, the ranks
+    fall back to retrieval order and accuracy@1 silently equals retrieval's.
+    The batch loss is already in ``net.history``, so the check costs no
+    device synchronisation.
+
+    Parameters
+    ----------
+    lr_name : str, default="lr"
+        How the learning rate is set from the estimator that owns the net
+        (``"lr"``, or ``"head__lr"`` for a skorch net given as ``head``),
+        named in the message.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skorch import NeuralNetRegressor
+    >>> from sknegsample.rerank._callbacks import StopOnNonFiniteLoss
+    >>> net = NeuralNetRegressor(torch.nn.Linear(1, 1), lr=1e30, max_epochs=5,
+    ...                          train_split=None, callbacks=[StopOnNonFiniteLoss()])
+    >>> X = torch.ones(64, 1)
+    >>> net.fit(X, 2 * X)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sknegsample.exceptions.TrainingDivergedError: The head's training loss is ... at epoch ...
+    """
+
+    def __init__(self, lr_name="lr"):
+        self.lr_name = lr_name
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if not training:
+            return
+        loss = net.history[-1, "batches", -1, "train_loss"]
+        if math.isfinite(loss):
+            return
+        epoch, batch_number = len(net.history), len(net.history[-1, "batches"])
+        raise TrainingDivergedError(
+            f"The head's training loss is {loss} at epoch {epoch}, batch {batch_number}: "
+            f"training diverged. Lower the learning rate ({self.lr_name}={net.lr!r}, "
+            f"optimizer {type(net.optimizer_).__name__}). If no rate helps, check the "
+            f"embeddings' scale and the criterion ({type(net.criterion_).__name__}; the "
+            "pair head returns logits, which NeuralNetClassifier's default NLLLoss takes "
+            "for probabilities: use torch.nn.CrossEntropyLoss)."
+        )

@@ -286,19 +286,19 @@ def score_candidates(module, query, bank, ids, distance=None, *, device="cpu"):
     safe = torch.as_tensor(np.where(valid, ids, 0), device=device)
     dist = None if distance is None else torch.as_tensor(
         np.where(valid, distance, 0.0), dtype=dtype, device=device)
-    with _eval_mode(module):
-        if hasattr(module, "score_candidates"):
-            out[:] = module.score_candidates(q, b, safe, dist).double().cpu().numpy()
-        else:
-            rows = chunk_rows(4 * n_cand * 6 * max(q.shape[1], 1), n_queries,
-                              _SCORE_BYTES / 2**20)
-            for start in range(0, n_queries, rows):
-                sl = slice(start, start + rows)
-                flat = safe[sl].reshape(-1)
-                logits = _forward(module, q[sl].repeat_interleave(n_cand, dim=0),
-                                  b.index_select(0, flat),
-                                  None if dist is None else dist[sl].reshape(-1))
-                out[sl] = (logits[:, 1] - logits[:, 0]).reshape(-1, n_cand).double().cpu().numpy()
+    module = _inference_module(module)
+    if hasattr(module, "score_candidates"):
+        out[:] = module.score_candidates(q, b, safe, dist).double().cpu().numpy()
+    else:
+        rows = chunk_rows(4 * n_cand * 6 * max(q.shape[1], 1), n_queries,
+                          _SCORE_BYTES / 2**20)
+        for start in range(0, n_queries, rows):
+            sl = slice(start, start + rows)
+            flat = safe[sl].reshape(-1)
+            logits = _forward(module, q[sl].repeat_interleave(n_cand, dim=0),
+                              b.index_select(0, flat),
+                              None if dist is None else dist[sl].reshape(-1))
+            out[sl] = (logits[:, 1] - logits[:, 0]).reshape(-1, n_cand).double().cpu().numpy()
     out[~valid] = -np.inf
     return out
 
@@ -313,17 +313,17 @@ def pair_logits(module, query, candidate, distance=None, *, device="cpu"):
     """
     # A float64 copy: float32 GEMM rounding depends on a row's position in the
     # batch, and a pair's probability should not depend on its neighbours.
-    module = copy.deepcopy(module).double()
+    # Being a private copy, it may be put in eval mode.
+    module = copy.deepcopy(module).double().eval()
     dtype = torch.float64
     q = torch.as_tensor(query, dtype=dtype, device=device)
     c = torch.as_tensor(candidate, dtype=dtype, device=device)
     dist = None if distance is None else torch.as_tensor(distance, dtype=dtype, device=device)
     rows = chunk_rows(4 * 6 * max(q.shape[1], 1), q.shape[0], _SCORE_BYTES / 2**20)
     parts = []
-    with _eval_mode(module):
-        for start in range(0, q.shape[0], rows):
-            sl = slice(start, start + rows)
-            parts.append(_forward(module, q[sl], c[sl], None if dist is None else dist[sl]))
+    for start in range(0, q.shape[0], rows):
+        sl = slice(start, start + rows)
+        parts.append(_forward(module, q[sl], c[sl], None if dist is None else dist[sl]))
     return torch.cat(parts).double().cpu().numpy()
 
 
@@ -333,15 +333,13 @@ def _forward(module, query, candidate, distance):
     return module(query=query, candidate=candidate, distance=distance)
 
 
-class _eval_mode:
-    """Put a module in eval mode and restore its previous mode afterwards."""
+def _inference_module(module):
+    """``module`` if it is in eval mode, else a private copy in eval mode.
 
-    def __init__(self, module):
-        self.module = module
-
-    def __enter__(self):
-        self.was_training = self.module.training
-        self.module.eval()
-
-    def __exit__(self, *exc):
-        self.module.train(self.was_training)
+    The scorer puts its head in eval mode once, after fit and at load; a
+    module someone switched back to training is copied rather than
+    switched, since other threads may be scoring with it (dropout on).
+    """
+    if not module.training:
+        return module
+    return copy.deepcopy(module).eval()

@@ -8,20 +8,21 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, _fit_context, clone
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
 from ..mining._preprocess import apply_preprocessor, fit_preprocessor
 from ..mining._sampler import HybridNegativeSampler
+from ..neighbors._pairs import aligned_distances
 from ..neighbors._search import NeighborSearch
 from ..utils._persistence import _VersionedState, head_state, restore_head, restore_state_on_error
+from ..utils._random import derive_seed
 from ..utils._validation import check_embeddings, validate_pairs, validate_queries
 from ._columns import _check_counter_y, _resolve_columns
 from ._evaluation import Ranking, ranking_metrics
 from ._head import PairDataset, pair_logits, score_candidates
-from ._head_net import make_head_net
+from ._head_net import check_head_device, fit_head_net, make_head_net
 from ._pair_miner import _PairMiner
 
 # Negatives per anchor of the default sampler (docs/scorer_quality.md).
@@ -214,13 +215,12 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
         self : BallTreePairScorer
             The fitted scorer.
         """
+        check_head_device(self)
         # X first: its own problems (NaN, sparse, empty) are reported as such.
         validate_pairs(self, X, None, reset=True)
         _check_counter_y(y, "fit")
         X, y = validate_pairs(self, X, y, reset=True)
-        rng = check_random_state(self.random_state)
-        sampler_seed, torch_seed, curriculum_seed = (
-            int(s) for s in rng.randint(np.iinfo(np.int32).max, size=3))
+        sampler_seed, torch_seed, curriculum_seed = derive_seed(self.random_state, size=3)
         self.preprocessor_, X, y = fit_preprocessor(self.preprocessor, X, y)
         width = X.shape[1]
         self.retrieval_columns_ = _resolve_columns(self.retrieval_columns, width,
@@ -250,12 +250,7 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
                               miner)
         dataset.remine(self.sampler_.random_rate, self.sampler_.random_state)
         net = make_head_net(self, X_head.shape[1], curriculum_seed)
-        # A forked generator seeds the head's initialisation and the shuffling
-        # without touching the caller's global torch state.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(torch_seed)
-            net.fit(dataset, y=None)
-        self.head_ = net
+        self.head_ = fit_head_net(net, dataset, torch_seed)
 
         # predict() retrieves from the training counters.
         self._counter_search = self._make_search().fit(
@@ -406,11 +401,14 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
             _check_counter_y(candidates, "predict_proba", name="candidates")
         X = validate_queries(self, X)
         x_ret, x_head = self._views(X)
-        ids = np.arange(len(X))[:, None]
+        distance = None
         if candidates is None:
-            search = self._counter_search
-            ids = self._best_counters(x_ret, x_head)[:, None]
-            cand_head = self._counter_head[ids[:, 0]]
+            ids = self._best_counters(x_ret, x_head)
+            cand_head = self._counter_head[ids]
+            if self.include_distance:
+                search = self._counter_search
+                distance = search.pair_distances(search.prepare_queries(x_ret, "X"),
+                                                 ids[:, None])[:, 0]
         else:
             candidates = check_embeddings(candidates, input_name="candidates")
             if candidates.shape != X.shape:
@@ -419,11 +417,11 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
                     f"got {candidates.shape}. Row r of candidates is paired with row r of X."
                 )
             cand_ret, cand_head = self._views(candidates)
-            search = self._make_search().fit(cand_ret, input_name="candidates")
-        distance = None
-        if self.include_distance:
-            queries = search.prepare_queries(x_ret, "X")
-            distance = search.pair_distances(queries, ids)[:, 0] / self.distance_scale_
+            if self.include_distance:
+                # Row r against row r: no index over the candidates is needed.
+                distance = aligned_distances(x_ret, cand_ret, self.sampler_.search_.metric)
+        if distance is not None:
+            distance = distance / self.distance_scale_
         logits = pair_logits(self.head_.module_, x_head, cand_head, distance,
                              device=self.head_.device)
         return torch.softmax(torch.from_numpy(logits), dim=1).numpy()

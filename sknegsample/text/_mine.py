@@ -17,8 +17,8 @@ import os
 import time
 
 import numpy as np
-from sklearn.utils import check_random_state
 
+from ..utils._random import derive_seed
 from ._mine_core import mine_window
 from ._mine_format import OUTPUT_FORMATS, format_rows, print_statistics
 
@@ -224,7 +224,7 @@ as_triplets, margin
     copy_ids = np.array([
         -1 if include_positives and q in positive_texts[q] else corpus_idx.get(q, -1)
         for q in queries], dtype=np.int64)
-    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    seed = derive_seed(random_state)
     mined = mine_window(
         q_emb, c_emb, pos_ptr, pos_ids, range_min=range_min, range_max=range_max,
         max_positives=max_positives, num_negatives=num_negatives,

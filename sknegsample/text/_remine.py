@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from transformers import TrainerCallback
 
+from ..utils._random import derive_seed
 from ._mine import mine_hard_negatives
 
 _ROW = "_remine_row"
@@ -90,7 +90,7 @@ class RemineCallback(TrainerCallback):
         self.schedule = schedule
         self.mine_kwargs = mine_kwargs
         self.history = []
-        self._seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        self._seed = derive_seed(random_state)
         columns = dataset.column_names
         self._anchor = mine_kwargs.get("anchor_column_name") or columns[0]
         self._positive = mine_kwargs.get("positive_column_name") or columns[1]

@@ -351,5 +351,7 @@ def restore_head(net, state: dict):
     weights = {name: torch.from_numpy(np.array(value))
                for name, value in state["weights"].items()}
     net.module_.load_state_dict(weights)
+    # Inference only, shared by concurrent calls: eval mode once, here.
+    net.module_.eval()
     net.history_ = History(state["history"])
     return net

@@ -134,11 +134,30 @@ def validate_pairs(estimator, X, y, *, reset: bool = True):
                 "y as a 1-D label vector must have one label per row of X: "
                 f"expected {X.shape[0]} labels, got {y.shape[0]}."
             )
+        _check_comparable_labels(y)
         return X, y
     raise ValueError(
         "y must be a 2-D counter matrix of the same shape as X, a 1-D label vector "
         f"or None; got an array with {y_ndim} dimensions."
     )
+
+
+def _check_comparable_labels(y: np.ndarray) -> None:
+    """Labels are grouped by sorting: an object array must hold one comparable kind.
+
+    Without this, ``np.unique`` inside the search fails with "'<' not
+    supported between instances of 'int' and 'str'", naming nothing.
+    """
+    if y.dtype != object:
+        return
+    try:
+        np.unique(y)
+    except TypeError:
+        kinds = sorted({type(label).__name__ for label in y})
+        raise ValueError(
+            "y as a 1-D label vector must hold labels of one comparable kind (all numbers "
+            f"or all strings); got labels of types {kinds}."
+        ) from None
 
 
 def check_indices(indices, *, n_queries: int, n_indexable: int, name: str = "indices"):
@@ -178,14 +197,15 @@ def check_indices(indices, *, n_queries: int, n_indexable: int, name: str = "ind
                 f"numbers explicitly with {name}.astype(int)."
             )
         raise TypeError(f"{name} must hold integers; got dtype {arr.dtype}.")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.size and (arr.min() < 0 or arr.max() >= n_indexable):
-        bad = arr[(arr < 0) | (arr >= n_indexable)][0]
+    # The range is checked in the input's own dtype: a uint64 above 2**63
+    # cast to int64 first would be reported as a negative number.
+    outside = (arr < 0) | (arr >= n_indexable)
+    if outside.any():
         raise ValueError(
             f"{name} must lie in [0, {n_indexable}) (the fitted anchors); "
-            f"got {int(bad)}."
+            f"got {arr[outside][0].item()}."
         )
-    return arr
+    return arr.astype(np.int64, copy=False)
 
 
 def check_positive_int(value, name: str, *, minimum: int = 1) -> int:

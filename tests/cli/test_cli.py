@@ -1,8 +1,10 @@
 """The command line: results equal the library's, user mistakes end in one line."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,8 @@ from sknegsample.cli import main
 from sknegsample.cli import mine as cli_mine
 from sknegsample.datasets import make_pairs
 from sknegsample.text import export_triplets
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -159,25 +163,143 @@ def test_mine_failed_write_leaves_old_output(npy_pairs, capsys, monkeypatch):
     out = tmp / "neg.npy"
     out.write_bytes(b"old")
 
-    def broken_save(path, array):
-        with open(path, "wb") as fh:
-            fh.write(b"half")
-        raise OSError("disk full")
+    def broken_save(fh, array):
+        fh.write(b"half")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np, "save", broken_save)
     status, _, err = run(capsys, "mine", tmp / "point.npy", tmp / "counter.npy", "-o", out)
-    assert_user_error(status, err, "disk full")
+    assert_user_error(status, err, f"cannot write {str(out)!r}: No space left on device")
     assert out.read_bytes() == b"old"
     assert sorted(p.name for p in tmp.iterdir()) == ["counter.npy", "neg.npy", "point.npy"]
 
 
-def test_bugs_keep_their_traceback(monkeypatch):
-    def bug(args):
-        raise KeyError("a bug, not a user mistake")
+@pytest.mark.parametrize("error", [
+    TypeError("unsupported operand type(s)"), KeyError("column"), AttributeError("attr"),
+    IndexError("index 3 is out of bounds"), RuntimeError("torch"), AssertionError(),
+])
+def test_a_bug_inside_the_library_keeps_its_traceback(npy_pairs, monkeypatch, error):
+    """A TypeError (or any non-user error) raised inside our code is a bug."""
+    from sknegsample.mining import _sampler
 
-    monkeypatch.setattr(cli_parser, "run_mine", bug)
-    with pytest.raises(KeyError):
-        main(["mine", "p.npy", "c.npy", "-o", "o.npy"])
+    tmp, *_ = npy_pairs
+
+    def bug(self, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(_sampler.HybridNegativeSampler, "transform", bug)
+    with pytest.raises(type(error)):
+        main(["mine", str(tmp / "point.npy"), str(tmp / "counter.npy"), "-o",
+              str(tmp / "o.npy"), "-q"])
+    assert not (tmp / "o.npy").exists()
+
+
+def test_a_bug_prints_a_traceback_and_exits_1(npy_pairs):
+    """The same through the installed entry point: a traceback on stderr, exit 1."""
+    tmp, *_ = npy_pairs
+    code = ("import sys\n"
+            "from sknegsample.mining import _sampler\n"
+            "def bug(self, *a, **k):\n"
+            "    raise TypeError('a bug inside the library')\n"
+            "_sampler.HybridNegativeSampler.transform = bug\n"
+            "from sknegsample.cli import main\n"
+            f"sys.exit(main(['mine', {str(tmp / 'point.npy')!r}, {str(tmp / 'counter.npy')!r},"
+            f" '-o', {str(tmp / 'o.npy')!r}, '-q']))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.strip().endswith("TypeError: a bug inside the library")
+    assert "sknegsample: error" not in result.stderr
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "is empty or truncated"),
+    (b"\x93NUMPY", "is not a .npy array of numbers (EOF: reading magic string"),
+    ("truncated", "is not a .npy array of numbers"),
+])
+def test_empty_and_truncated_npy_are_user_errors(npy_pairs, capsys, content, match):
+    tmp, *_ = npy_pairs
+    bad = tmp / "bad.npy"
+    if content == "truncated":
+        content = (tmp / "point.npy").read_bytes()[:200]
+    bad.write_bytes(content)
+    status, _, err = run(capsys, "mine", bad, tmp / "counter.npy", "-o", tmp / "o.npy")
+    assert_user_error(status, err, f"point file {str(bad)!r} {match}")
+    assert not (tmp / "o.npy").exists()
+
+
+def test_unreadable_inputs_are_user_errors(npy_pairs, capsys, monkeypatch):
+    tmp, *_ = npy_pairs
+    status, _, err = run(capsys, "mine", tmp, tmp / "counter.npy", "-o", tmp / "o.npy")
+    assert_user_error(status, err, "is a directory")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    # Root reads any file, so the refusal is simulated where np.load opens it.
+    monkeypatch.setattr(np, "load", denied)
+    status, _, err = run(capsys, "mine", tmp / "point.npy", tmp / "counter.npy", "-o",
+                         tmp / "o.npy")
+    assert_user_error(status, err, "cannot read point file")
+    assert "Permission denied" in err
+
+
+def test_text_that_is_not_utf8_is_a_user_error(npy_pairs, capsys):
+    tmp, *_ = npy_pairs
+    (tmp / "p.txt").write_bytes(b"\xff\xfe not utf-8\n" * 60)
+    status, _, err = run(capsys, "mine", tmp / "point.npy", tmp / "counter.npy", "-o",
+                         tmp / "o.npy", "--point-text", tmp / "p.txt", "--counter-text",
+                         tmp / "p.txt", "--triplets", tmp / "t.jsonl")
+    assert_user_error(status, err, "is not UTF-8 text")
+
+
+def _link(kind, target, name):
+    link = target.parent / name
+    if kind == "hard link":
+        os.link(target, link)
+    elif kind == "symlink":
+        link.symlink_to(target)
+    else:
+        link = target.parent / "sub" / ".." / target.name
+        (target.parent / "sub").mkdir()
+    return link
+
+
+@pytest.mark.parametrize("kind", ["same path", "hard link", "symlink", "dot-dot path"])
+@pytest.mark.parametrize("flag, victim", [
+    ("-o", "point.npy"), ("-o", "counter.npy"), ("--triplets", "p.jsonl"),
+    ("--triplets", "c.jsonl"),
+])
+def test_outputs_never_overwrite_inputs(npy_pairs, capsys, kind, flag, victim):
+    tmp, *_ = npy_pairs
+    for name, word in (("p.jsonl", "point"), ("c.jsonl", "counter")):
+        (tmp / name).write_text("".join(f'"{word} {i}"\n' for i in range(60)))
+    before = {p.name: p.read_bytes() for p in tmp.iterdir()}
+    target = tmp / victim if kind == "same path" else _link(kind, tmp / victim, "alias"
+                                                             + Path(victim).suffix)
+    outputs = {"-o": tmp / "o.npy", "--triplets": tmp / "t.jsonl", flag: target}
+    status, _, err = run(capsys, "mine", tmp / "point.npy", tmp / "counter.npy",
+                         "--point-text", tmp / "p.jsonl", "--counter-text", tmp / "c.jsonl",
+                         *[a for f, path in outputs.items() for a in (f, path)])
+    assert_user_error(status, err, "writing it would destroy that file")
+    assert {name: (tmp / name).read_bytes() for name in before} == before
+    assert not (tmp / "o.npy").exists() and not (tmp / "t.jsonl").exists()
+
+
+def test_output_into_a_read_only_directory_is_refused_before_mining(npy_pairs, capsys,
+                                                                     monkeypatch):
+    tmp, *_ = npy_pairs
+    # Root writes anywhere; os.access is what the check asks.
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    status, _, err = run(capsys, "mine", tmp / "point.npy", tmp / "counter.npy", "-o",
+                         tmp / "o.npy")
+    assert_user_error(status, err, "cannot write to directory")
+
+
+def test_demo_save_path_is_checked_before_training(capsys):
+    status, _, err = run(capsys, "demo", "--save", "/nonexistent-dir/scorer.skops")
+    assert_user_error(status, err, "--save: output directory '/nonexistent-dir' does not exist")
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +336,46 @@ def test_evaluate_table(saved_scorer, capsys):
     status, out, _ = run(capsys, "evaluate", tmp / "scorer.skops", tmp / "point.npy",
                          tmp / "counter.npy")
     assert status == 0
-    assert out.splitlines()[0].split() == ["accuracy@1", "recall@5", "MRR@5", "nDCG@10"]
+    assert out.splitlines()[0].split() == ["accuracy@1", "recall@5", "MRR@5", "nDCG@5"]
     assert out.splitlines()[1].startswith("retrieval alone")
+
+
+@pytest.mark.parametrize("topk, ndcg_k", [(3, 3), (10, 10), (12, 10)])
+def test_evaluate_table_names_the_ndcg_it_shows(saved_scorer, capsys, topk, ndcg_k):
+    from sknegsample.metrics import ndcg_at_k
+
+    tmp, scorer, point, counter = saved_scorer
+    status, out, _ = run(capsys, "evaluate", tmp / "scorer.skops", tmp / "point.npy",
+                         tmp / "counter.npy", "--topk", topk)
+    assert status == 0
+    header, retrieval = out.splitlines()[0].split(), out.splitlines()[1].split()
+    assert header[-1] == f"nDCG@{ndcg_k}"
+    ranking = scorer.set_params(topk=topk)._rank(point, counter)
+    scorer.set_params(topk=5)
+    # The column is the metric its label names, computed at that cutoff.
+    assert float(retrieval[-1]) == pytest.approx(ndcg_at_k(ranking.ids, ranking.true_ids,
+                                                           ndcg_k), abs=5e-4)
+
+
+def test_warnings_are_one_line(saved_scorer):
+    """A version-mismatch warning prints as one 'sknegsample: warning:' line, not
+    Python's "path:line: Category: message" and source line."""
+    tmp, *_ = saved_scorer
+    code = ("import sys\n"
+            "import sknegsample._version as version\n"
+            "version.__version__ = '0.0.1'\n"
+            "from sknegsample.cli import main\n"
+            f"sys.exit(main(['evaluate', {str(tmp / 'scorer.skops')!r}, "
+            f"{str(tmp / 'point.npy')!r}, {str(tmp / 'counter.npy')!r}, '-q']))\n")
+    result = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
+                            text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    # One line per warning: the scorer's and its fitted sampler's.
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(" saved with")[0] for line in lines] == [
+        f"sknegsample: warning: Trying to load {name}"
+        for name in ("HybridNegativeSampler", "BallTreePairScorer")], result.stderr
+    assert all("under sknegsample 0.0.1" in line for line in lines)
 
 
 def test_evaluate_user_errors(saved_scorer, capsys):
@@ -302,3 +462,22 @@ def test_docs_console_examples_run(tmp_path, monkeypatch, capsys):
     check_demo_table(outputs[commands.index("sknegsample demo")], epochs=1)
     for written in ("scorer.skops", "negatives.npy", "triplets.jsonl"):
         assert Path(written).is_file(), written
+
+
+@pytest.mark.parametrize("command", ["mine", "demo"])
+@pytest.mark.parametrize("device, match", [
+    ("nonsense", "--device must be a torch device such as 'cpu', 'cuda' or 'cuda:1'; got "
+                 "'nonsense'"),
+    ("cuda", "--device='cuda' needs CUDA, but this torch build"),
+])
+def test_bad_device_is_one_line(npy_pairs, capsys, monkeypatch, command, device, match):
+    import torch
+
+    # As on a CPU-only build, also where the suite runs on a GPU machine.
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: False)
+    tmp, *_ = npy_pairs
+    argv = (["mine", tmp / "point.npy", tmp / "counter.npy", "-o", tmp / "o.npy"]
+            if command == "mine" else ["demo"])
+    status, _, err = run(capsys, *argv, "--device", device)
+    assert_user_error(status, err, match)
+    assert not (tmp / "o.npy").exists()

@@ -374,11 +374,28 @@ def test_methods_before_fit(data, method):
     ({"lr": 0}, ValueError, "'lr' parameter"),
     ({"hidden_units": -1}, ValueError, "'hidden_units' parameter"),
     ({"hidden_units": (4, 0)}, ValueError, "hidden_units must be an int >= 0"),
+    ({"device": "nonsense"}, ValueError, "device must be a torch device .* got 'nonsense'"),
+    ({"device": "meta"}, ValueError, "device must be a compute device"),
+    ({"head": NeuralNetClassifier(PairHead, device="gpu")}, ValueError,
+     "head__device must be a torch device .* got 'gpu'"),
 ])
 def test_bad_parameters(data, params, error, match):
     point, counter = data
     with pytest.raises(error, match=match):
         BallTreePairScorer(**{**FAST, **params}).fit(point, counter)
+
+
+def test_cuda_without_cuda_is_refused_before_mining(data, monkeypatch):
+    point, counter = data
+    # As on a CPU-only build, also where this test runs on a GPU machine.
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: False)
+    mined = []
+    monkeypatch.setattr(HybridNegativeSampler, "fit",
+                        lambda *args, **kwargs: mined.append(1))
+    with pytest.raises(ValueError, match=r"device='cuda' needs CUDA, but this torch build "
+                                         r"\(.*\) has no CUDA support"):
+        BallTreePairScorer(**{**FAST, "device": "cuda"}).fit(point, counter)
+    assert not mined
 
 
 def test_bad_input(fitted, data):
@@ -408,11 +425,27 @@ def test_bad_input(fitted, data):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.gpu
 def test_cuda_matches_cpu(data):
+    """Retrieval and the head both on the GPU, against both on the CPU."""
     point, counter = data
-    cpu = BallTreePairScorer(**FAST).fit(point[:30], counter[:30])
-    gpu = BallTreePairScorer(device="cuda", **FAST).fit(point[:30], counter[:30])
+
+    def scorer(device):
+        sampler = HybridNegativeSampler(n_negatives=4, n_candidates=10,
+                                        hard_selection="uniform", device=device)
+        return BallTreePairScorer(sampler=sampler, device=device, topk=5, **FAST).fit(
+            point[:30], counter[:30])
+
+    cpu, gpu = scorer("cpu"), scorer("cuda")
+    assert gpu.sampler_.search_.device.startswith("cuda")
     assert gpu.head_.module_.layers[0].weight.device.type == "cuda"
+    assert cpu.head_.module_.layers[0].weight.device.type == "cpu"
+    # Exact search: the same neighbours, hence the same training pairs.
+    np.testing.assert_array_equal(gpu.sampler_.transform(point[:30], indices=np.arange(30)),
+                                  cpu.sampler_.transform(point[:30], indices=np.arange(30)))
     ranking_cpu = cpu._rank(point[30:], counter[30:])
     ranking_gpu = gpu._rank(point[30:], counter[30:])
     np.testing.assert_array_equal(ranking_cpu.ids, ranking_gpu.ids)
-    assert 0 <= gpu.score(point[30:], counter[30:]) <= 1
+    # The heads trained from the same initial weights on the same batches;
+    # only float32 kernels differ.
+    np.testing.assert_allclose(ranking_gpu.scores, ranking_cpu.scores, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(gpu.predict_proba(point[30:], counter[30:]),
+                               cpu.predict_proba(point[30:], counter[30:]), atol=1e-4)

@@ -8,12 +8,11 @@ import pytest
 from sknegsample.utils._io import atomic_write
 
 
-def test_yields_a_path_for_writers_that_open_it(tmp_path):
+def test_np_save_through_the_file_object(tmp_path):
     out = tmp_path / "a.npy"
-    with atomic_write(out) as tmp:
-        assert tmp.parent == tmp_path and tmp.suffix == ".npy" and tmp != out
-        np.save(tmp, np.arange(3))
-        assert not out.exists()
+    with atomic_write(out) as fh:
+        assert fh.name != str(out) and not out.exists()
+        np.save(fh, np.arange(3))
     np.testing.assert_array_equal(np.load(out), np.arange(3))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
 
@@ -30,8 +29,8 @@ def test_file_modes(tmp_path, mode, payload):
 def test_failure_keeps_old_file_and_removes_temporary(tmp_path):
     out = tmp_path / "keep.txt"
     out.write_text("old")
-    with pytest.raises(RuntimeError, match="boom"), atomic_write(out) as tmp:
-        tmp.write_text("partial")
+    with pytest.raises(RuntimeError, match="boom"), atomic_write(out) as fh:
+        fh.write(b"partial")
         raise RuntimeError("boom")
     assert out.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
@@ -52,5 +51,35 @@ def test_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"), \
             atomic_write(tmp_path / "missing" / "x"):
         pass
-    with pytest.raises(ValueError, match="mode must be"), atomic_write(tmp_path / "x", mode="a"):
-        pass
+    for mode in ("a", None):
+        with pytest.raises(ValueError, match="mode must be"), \
+                atomic_write(tmp_path / "x", mode=mode):
+            pass
+
+
+def test_a_file_shorter_than_written_is_refused(tmp_path):
+    """A writer whose bytes were lost without an error (numpy's tofile drops
+    the error of its final flush) must not replace the old file."""
+    out = tmp_path / "short.npy"
+    out.write_bytes(b"old")
+    with pytest.raises(OSError, match="100 bytes were written but the file holds 60"), \
+            atomic_write(out) as fh:
+        fh.write(b"x" * 60)
+        fh.flush()
+        fh.seek(100)  # what numpy does after a FILE* whose last 40 bytes were dropped
+    assert out.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["short.npy"]
+
+
+def test_a_failing_flush_at_close_keeps_the_old_file(tmp_path, monkeypatch):
+    out = tmp_path / "f.bin"
+    out.write_bytes(b"old")
+
+    def failing_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="No space left"), atomic_write(out) as fh:
+        fh.write(b"new")
+    assert out.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]

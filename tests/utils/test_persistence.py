@@ -217,6 +217,13 @@ def test_trusted_argument_replaces_the_default(tmp_path):
         load(path, trusted=[])
 
 
+@pytest.mark.parametrize("trusted", [True, 1, "sknegsample.x.Y", [1], ["ok", None], b"types"])
+def test_trusted_must_be_a_sequence_of_type_names(saved_files, trusted):
+    with pytest.raises(TypeError, match=r"^trusted must be None or a sequence of fully "
+                                        r"qualified type names \(str\); got "):
+        load(saved_files["skops"], trusted=trusted)
+
+
 def test_pickle_files_need_allow_pickle(tmp_path):
     path = save(_sampler("brute").fit(POINT, COUNTER), tmp_path / "m.joblib",
                 format="joblib")
@@ -285,6 +292,22 @@ def _damaged(tmp_path, good, how):
     path = tmp_path / f"damaged-{how.replace(' ', '-')}"
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize("fmt", ["skops", "joblib"])
+@pytest.mark.parametrize("error", [AttributeError("no attribute 'bank_'"),
+                                   TypeError("unexpected keyword"), KeyError("head_"),
+                                   RuntimeError("size mismatch for layers.0.weight")])
+def test_errors_in_setstate_are_not_called_damage(saved_files, monkeypatch, fmt, error):
+    """Version skew or a __setstate__ bug propagates as itself, not as a damaged file."""
+
+    def broken(self, state):
+        raise error
+
+    monkeypatch.setattr(HybridNegativeSampler, "__setstate__", broken)
+    with pytest.raises(type(error)) as info:
+        load(saved_files[fmt], allow_pickle=True)
+    assert type(info.value) is type(error)
 
 
 @pytest.mark.parametrize("fmt", ["skops", "joblib"])

@@ -19,6 +19,7 @@ not reproducible, are kept as their serialised bytes.
 from ._base import SearchBackend
 from ._faiss import FaissBackend
 from ._hnswlib import HnswlibBackend
+from ._params import check_search_params
 from ._torch_brute import TorchBruteBackend
 from ._trees import TreeBackend
 
@@ -35,12 +36,9 @@ __all__ = [
 def make_backend(algorithm: str, *, leaf_size: int, params: dict | None, device: str,
                  n_jobs: int, random_state: int) -> SearchBackend:
     """The unfitted backend of a resolved ``algorithm`` (never ``"auto"``)."""
-    params = params or {}
+    # Checked here for every backend, before any index is built.
+    check_search_params(params, algorithm)
     if algorithm == "brute":
-        if params:
-            raise ValueError(
-                f"search_params must be empty for algorithm='brute'; got {sorted(params)}."
-            )
         return TorchBruteBackend(device)
     if algorithm in ("ball_tree", "kd_tree"):
         return TreeBackend(algorithm, leaf_size)

@@ -6,7 +6,7 @@ import numpy as np
 
 from ...utils._optional import _import_optional
 from ._base import SearchBackend
-from ._params import hnsw_params
+from ._params import check_search_params
 
 
 class FaissBackend(SearchBackend):
@@ -20,15 +20,10 @@ class FaissBackend(SearchBackend):
     def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> FaissBackend:
         faiss = _import_optional("faiss", "faiss-cpu")
         d = bank32.shape[1]
+        params = check_search_params(self.params, self.kind)
         if self.kind == "faiss_flat":
-            if self.params:
-                raise ValueError(
-                    f"search_params has unknown keys for algorithm='faiss_flat': "
-                    f"{sorted(self.params, key=str)}; it takes none."
-                )
             index = faiss.IndexFlatL2(d)
         else:
-            params = hnsw_params(self.params, "faiss_hnsw")
             index = faiss.IndexHNSWFlat(d, params["M"])
             index.hnsw.efConstruction = params["ef_construction"]
             self.ef_search_ = params["ef_search"]

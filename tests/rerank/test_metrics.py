@@ -52,7 +52,7 @@ def test_perfect_and_worst_rankings():
     [
         (np.array([1, 2]), [1], ValueError, "ranked_ids must be 2-D"),
         (np.array([[1.0, 2.0]]), [1], TypeError, "ranked_ids must hold integer"),
-        (np.array([[1, 2]]), [[1]], ValueError, "true_ids must be 1-D"),
+        (np.array([[1, 2]]), [[[1]]], ValueError, "true_ids must be 1-D"),
         (np.array([[1, 2]]), [1, 2], ValueError, "one row per query"),
         (np.zeros((0, 2), dtype=int), [], ValueError, "at least one query"),
     ],

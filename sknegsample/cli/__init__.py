@@ -1,6 +1,6 @@
-"""The ``sknegsample`` command line: ``demo``, ``mine`` and ``evaluate``.
+"""The ``sknegsample`` command line: ``demo``, ``mine``, ``evaluate`` and ``audit``.
 
-One module per command (``demo``, ``mine``, ``evaluate``); the parser in
+One module per command (``demo``, ``mine``, ``evaluate``, ``audit``); the parser in
 ``_parser``; file loading, formatting and error reporting in ``_common``.
 The top layer: may import everything.
 """

@@ -81,7 +81,7 @@ def check_outputs(outputs: dict, inputs: dict) -> dict:
                                    "to overwrite it.")
         key = path.resolve()
         if key in seen:
-            raise CommandError(f"{flag} and {seen[key]} name the same file {str(path)!r}.")
+            raise CommandError(f"{seen[key]} and {flag} name the same file {str(path)!r}.")
         seen[key] = flag
     return given
 

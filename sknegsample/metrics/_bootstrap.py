@@ -35,7 +35,7 @@ def paired_bootstrap_ci(a, b, *, confidence=0.95, n_bootstrap=1000, random_state
     n_bootstrap : int >= 1, default=1000
         Number of bootstrap replicates.
     random_state : int, RandomState instance or None, default=None
-        Seeds the resampling (see :func:`bootstrap_generator`).
+        Seeds the resampling (through a numpy Generator, seeded from it).
 
     Returns
     -------
@@ -75,7 +75,7 @@ def sign_flip_pvalue(a, b, *, n_permutations=1000, random_state=None) -> float:
     n_permutations : int >= 1, default=1000
         Random sign flips drawn.
     random_state : int, RandomState instance or None, default=None
-        Seeds the flips (see :func:`bootstrap_generator`).
+        Seeds the flips (through a numpy Generator, seeded from it).
 
     Returns
     -------

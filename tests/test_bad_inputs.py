@@ -141,7 +141,7 @@ def _table():
                              "anchor_groups: float": np.linspace(0, 1, N_PAIRS),
                              "anchor_groups: object": np.array([{}] * N_PAIRS)}.items():
             table[entry, case] = ({"anchor_groups": groups}, {}, "anchor_groups")
-    for case, kwargs, name in (("n_bootstrap: zero", {"n_bootstrap": 0}, "n_bootstrap"),
+    for case, kwargs, name in (("n_bootstrap: negative", {"n_bootstrap": -1}, "n_bootstrap"),
                                ("n_bootstrap: float", {"n_bootstrap": 2.5}, "n_bootstrap"),
                                ("confidence: one", {"confidence": 1.0}, "confidence"),
                                ("confidence: string", {"confidence": "0.9"}, "confidence")):

@@ -8,7 +8,7 @@ from pathlib import Path
 from sklearn.utils.validation import check_is_fitted
 
 from ..metrics._bootstrap import compare_scores
-from ..metrics._ranking import METRICS, per_query_scores
+from ..metrics._ranking import check_metric, per_query_scores
 from ..rerank._evaluation import ranking_metrics
 from ..rerank._scorer import BallTreePairScorer
 from ._runfiles import write_trec_qrels, write_trec_run
@@ -74,9 +74,7 @@ def compare_scorers(scorer, baseline, X, y, *, metric="accuracy@1", k=None,
                              f"got {baseline!r}.")
     else:
         _check_scorer(baseline, "baseline")
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}; "
-                         f"got {metric!r}.")
+    check_metric(metric)  # before ranking: a typo fails at once
     ranking = scorer._rank(X, y, anchor_groups)
     other = ranking.ids if isinstance(baseline, str) else \
         baseline._rank(X, y, anchor_groups).reranked

@@ -263,11 +263,11 @@ def _differences(a, b):
     return a - b
 
 
-def _check_boot(confidence, n_bootstrap, name="n_bootstrap"):
+def _check_boot(confidence, n_bootstrap, name="n_bootstrap", minimum=1):
     if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) \
             or not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be a float in (0, 1); got {confidence!r}.")
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) \
-            or n_bootstrap < 1:
-        raise ValueError(f"{name} must be an int >= 1; got {n_bootstrap!r}.")
+            or n_bootstrap < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {n_bootstrap!r}.")
     return float(confidence), int(n_bootstrap)

@@ -161,12 +161,17 @@ def per_query_scores(ranked_ids, true_ids, metric="accuracy@1", k=None) -> np.nd
     >>> per_query_scores([[1, 0], [2, 1]], [1, 1], "mrr").tolist()
     [1.0, 0.5]
     """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}; "
-                         f"got {metric!r}.")
+    check_metric(metric)
     k = _check_k(k)
     hit, n_relevant = relevance_hits(ranked_ids, true_ids)
     return _per_query(hit, n_relevant, metric, k)
+
+
+def check_metric(metric):
+    """Raise a ValueError naming ``metric`` unless it is one of :data:`METRICS`."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}; "
+                         f"got {metric!r}.")
 
 
 def relevance_hits(ranked_ids, true_ids):

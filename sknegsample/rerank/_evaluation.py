@@ -95,25 +95,30 @@ class EvaluationBank:
     Bank ids ``0 .. n_pairs - 1`` are the counters; with
     ``candidates="all"``, ids ``n_pairs + i`` are the points, labelled by
     their query so that a query never retrieves itself or a copy of itself.
+    ``query_retrieval`` and ``query_head`` are the queries' own rows.
     """
 
     retrieval: np.ndarray
     head: np.ndarray
     labels: np.ndarray | None
     query_labels: np.ndarray | None
+    query_retrieval: np.ndarray
+    query_head: np.ndarray
 
     @classmethod
     def build(cls, queries: QueryGroups, x_views, y_views, candidates) -> EvaluationBank:
+        """The bank of ``candidates`` from the (retrieval, head) views of points and counters."""
         (x_ret, x_head), (y_ret, y_head) = x_views, y_views
+        rows = queries.rows
         if candidates == "counters":
-            return cls(y_ret, y_head, None, None)
+            return cls(y_ret, y_head, None, None, x_ret[rows], x_head[rows])
         n = len(queries.groups)
         # The prototype's bank, counters first. Counters get their own labels
         # (never excluded) and points n + their query: a query excludes only
         # its own point rows, never its counters.
         labels = np.concatenate([np.arange(n), n + queries.groups])
         return cls(np.vstack([y_ret, x_ret]), np.vstack([y_head, x_head]), labels,
-                   n + np.arange(len(queries.rows)))
+                   n + np.arange(len(rows)), x_ret[rows], x_head[rows])
 
 
 @dataclass
@@ -165,9 +170,10 @@ def ranking_metrics(r: Ranking, topk: int, *, confidence=0.95, n_bootstrap=1000,
     interval over queries; ``"wins"`` / ``"losses"`` (queries the head moved
     to / away from a relevant top-1); ``"retrieval_n_correct"``; the gain and
     its interval for MRR (``"gain_mrr@k"``, ``"gain_mrr@k_ci"``). Both
-    intervals come from the same resampled queries.
+    intervals come from the same resampled queries; ``n_bootstrap=0`` leaves
+    them out, so that every value is a number.
     """
-    confidence, n_bootstrap = _bootstrap._check_boot(confidence, n_bootstrap)
+    confidence, n_bootstrap = _bootstrap._check_boot(confidence, n_bootstrap, minimum=0)
     hit, n_rel = _metrics.relevance_hits(r.reranked, r.true_ids)
     ret_hit, _ = _metrics.relevance_hits(r.ids, r.true_ids)
     k = _metrics._check_k(None)
@@ -177,10 +183,7 @@ def ranking_metrics(r: Ranking, topk: int, *, confidence=0.95, n_bootstrap=1000,
 
     top1, ret_top1 = per_query(hit, "accuracy@1"), per_query(ret_hit, "accuracy@1")
     rr, ret_rr = per_query(hit, "mrr"), per_query(ret_hit, "mrr")
-    gains = np.column_stack([top1 - ret_top1, rr - ret_rr])
-    rng = _bootstrap.bootstrap_generator(random_state)
-    replicates = _bootstrap.bootstrap_means(gains, n_bootstrap, rng)
-    return {
+    metrics = {
         "accuracy@1": float(top1.mean()),
         "n_correct": int(top1.sum()),
         "n_queries": int(len(top1)),
@@ -195,9 +198,14 @@ def ranking_metrics(r: Ranking, topk: int, *, confidence=0.95, n_bootstrap=1000,
         "retrieval_map@k": float(per_query(ret_hit, "map").mean()),
         "retrieval_ndcg@10": float(per_query(ret_hit, "ndcg", 10).mean()),
         "gain@1": float(top1.mean() - ret_top1.mean()),
-        "gain@1_ci": _bootstrap.percentile_interval(replicates[:, 0], confidence),
         "wins": int(np.sum(top1 > ret_top1)),
         "losses": int(np.sum(top1 < ret_top1)),
         "gain_mrr@k": float(rr.mean() - ret_rr.mean()),
-        "gain_mrr@k_ci": _bootstrap.percentile_interval(replicates[:, 1], confidence),
     }
+    if n_bootstrap:
+        gains = np.column_stack([top1 - ret_top1, rr - ret_rr])
+        replicates = _bootstrap.bootstrap_means(
+            gains, n_bootstrap, _bootstrap.bootstrap_generator(random_state))
+        metrics["gain@1_ci"] = _bootstrap.percentile_interval(replicates[:, 0], confidence)
+        metrics["gain_mrr@k_ci"] = _bootstrap.percentile_interval(replicates[:, 1], confidence)
+    return metrics

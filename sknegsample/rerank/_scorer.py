@@ -137,7 +137,7 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
     ``cross_val_score(BallTreePairScorer(), point, counter, cv=KFold(5))``
     keeps pairs together, mines only from each fold's training rows, and
     evaluates each held-out fold against its own bank. All metrics at once:
-    ``cross_validate(..., scoring=lambda est, X, y: est.evaluate(X, y))``.
+    ``cross_validate(..., scoring=lambda est, X, y: est.evaluate(X, y, n_bootstrap=0))``.
     The prototype's tree is ``sampler=HybridNegativeSampler(
     algorithm="ball_tree", leaf_size=2)``; the default exact brute-force
     search finds the same neighbours faster.
@@ -289,34 +289,32 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
         _check_counter_y(y, "evaluate")
         X, y = validate_pairs(self, X, y, reset=False)
         queries = QueryGroups.from_pairs(X, anchor_groups)
-        x_ret, x_head = self._views(X)
-        bank = EvaluationBank.build(queries, (x_ret, x_head), self._views(y), self.candidates)
+        bank = EvaluationBank.build(queries, self._views(X), self._views(y), self.candidates)
         search = self._make_search().fit(bank.retrieval, bank.labels, input_name="y")
-        q, labels = queries.rows, bank.query_labels
         # A negative bound admits a counter identical to its point.
-        result = search.kneighbors(search.prepare_queries(x_ret[q], "X"), self.topk,
-                                   query_labels=labels, min_distance=np.full(len(q), -1.0))
-        scores = self._head_scores(x_head[q], bank.head, result.ids, result.distances)
+        result = search.kneighbors(search.prepare_queries(bank.query_retrieval, "X"), self.topk,
+                                   query_labels=bank.query_labels,
+                                   min_distance=np.full(len(queries.rows), -1.0))
+        scores = self._head_scores(bank.query_head, bank.head, result.ids, result.distances)
         return Ranking.from_scores(result.ids, result.distances, scores, queries)
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, *, anchor_groups: ArrayLike | None = None,
                  confidence: float = 0.95, n_bootstrap: int = 1000) -> dict:
         """Retrieve-then-rerank metrics on the evaluation pairs ``(X, y)``.
 
-        Pairs whose points are exact copies, or that share an
-        ``anchor_groups`` label, are one query with several relevant counters.
-
         Parameters
         ----------
         X, y : array-like of shape (n_pairs, n_features)
             Evaluation points (the queries) and their counters: the candidate bank.
         anchor_groups : array-like of shape (n_pairs,) or None, default=None
-            One label per pair; pairs sharing one are one query (the first
-            one's point) whose relevant items are all their counters.
+            One label per pair; pairs sharing one, like pairs whose points are
+            copies, are one query (the first one's point) whose relevant
+            items are all their counters.
         confidence : float in (0, 1), default=0.95
             Coverage of the paired bootstrap intervals of the gains.
         n_bootstrap : int, default=1000
-            Bootstrap replicates, seeded by ``random_state``.
+            Bootstrap replicates, seeded by ``random_state``; 0 leaves the
+            intervals out (every value is then a number, as scoring needs).
 
         Returns
         -------

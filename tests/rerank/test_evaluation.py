@@ -179,10 +179,19 @@ def test_evaluate_interval_is_the_bootstrap_of_the_per_query_hits(fitted):
     assert m["wins"] == int(np.sum(hits > retrieval_hits))
 
 
+def test_no_bootstrap_leaves_numbers_only(fitted):
+    # What cross_validate's scoring needs: every value a number.
+    scorer, point, counter = fitted
+    full = scorer.evaluate(point, counter, n_bootstrap=20)
+    bare = scorer.evaluate(point, counter, n_bootstrap=0)
+    assert bare == {k: v for k, v in full.items() if not k.endswith("_ci")}
+    assert all(isinstance(v, (int, float)) for v in bare.values())
+
+
 def test_bad_evaluate_bootstrap_parameters_name_the_argument(fitted):
     scorer, point, counter = fitted
-    with pytest.raises(ValueError, match="n_bootstrap must be an int >= 1; got 0"):
-        scorer.evaluate(point, counter, n_bootstrap=0)
+    with pytest.raises(ValueError, match="n_bootstrap must be an int >= 0; got -1"):
+        scorer.evaluate(point, counter, n_bootstrap=-1)
     with pytest.raises(ValueError, match="confidence must be a float in"):
         scorer.evaluate(point, counter, confidence=95)
 

@@ -63,7 +63,8 @@ def audit(sampler_or_negatives, point, counter, *, is_random=None, metric="eucli
         Two bank items at most this far apart are near-duplicates (a point
         and its own counter are never linked: they are the pair). None is half
         the median positive distance, far closer than almost any positive
-        pair. Clusters are the connected components of that graph.
+        pair. Clusters are the connected components of that graph; finding
+        it costs a k-NN search of every bank item, about what mining costs.
     n_worst : int, default=10
         Likely false negatives listed, the most negative gaps first.
 

@@ -8,6 +8,7 @@ the ones below it::
 
     cli            command-line front door
     text           sentence-transformers interop
+    evaluation     scorers compared with intervals, run files, the audit of negatives
     rerank         BallTreePairScorer, the pair head, its training pairs
     mining         HybridNegativeSampler, picking, hashing, bank ids
     neighbors      exact k-NN with exclusions and its backends
@@ -15,6 +16,7 @@ the ones below it::
 """
 
 from ._version import __version__
+from .evaluation import audit, compare_scorers
 from .mining import HybridNegativeSampler, bank_ids_to_pairs, decaying_random_rate
 from .rerank import BallTreePairScorer, CurriculumRemining
 from .utils import load, save
@@ -24,7 +26,9 @@ __all__ = [
     "CurriculumRemining",
     "HybridNegativeSampler",
     "__version__",
+    "audit",
     "bank_ids_to_pairs",
+    "compare_scorers",
     "decaying_random_rate",
     "load",
     "save",

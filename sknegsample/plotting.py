@@ -1,4 +1,4 @@
-"""Figures: distances of mined negatives, and benchmark curves.
+"""Figures: distances of mined negatives, their audit, and benchmark curves.
 
 Needs matplotlib (the ``plot`` extra), imported only when a figure is drawn.
 Each plotting function draws on ``ax`` (a new figure's axes when None) and
@@ -184,3 +184,89 @@ def plot_query_time(leaf_size, seconds, *, n_calls=None, label=None, ax=None):
     if label is not None:
         ax.legend()
     return ax
+
+
+def plot_audit(report, *, axes=None):
+    """Three panels of an audit of mined negatives (:func:`sknegsample.audit`).
+
+    1. the gap of each negative to its anchor's positive, hard and random
+       negatives apart, with the likely false negatives left of 0;
+    2. the Lorenz curve of reuse (share of the negatives served by the least
+       used share of the bank), with the Gini coefficient;
+    3. how many near-duplicate clusters there are of each size.
+
+    Parameters
+    ----------
+    report : AuditReport
+        What :func:`~sknegsample.audit` returned.
+    axes : sequence of 3 matplotlib Axes or None, default=None
+        Where to draw; a new figure with three panels when None.
+
+    Returns
+    -------
+    axes : ndarray of 3 matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sknegsample import HybridNegativeSampler, audit
+    >>> from sknegsample.datasets import make_pairs
+    >>> from sknegsample.plotting import plot_audit
+    >>> point, counter = make_pairs(200, 8, random_state=0)
+    >>> sampler = HybridNegativeSampler(n_negatives=2, random_rate=0.5, random_state=0)
+    >>> _ = sampler.fit_transform(point, counter)
+    >>> axes = plot_audit(audit(sampler, point, counter))
+    >>> [ax.get_xlabel() for ax in axes]  # doctest: +NORMALIZE_WHITESPACE
+    ['negative distance - positive distance', 'share of the bank (least used first)',
+     'cluster size (bank items)']
+    """
+    if axes is None:
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ImportError("plotting needs matplotlib: pip install 'sknegsample[plot]'.") \
+                from exc
+        axes = plt.subplots(1, 3, figsize=(13.0, 3.8), layout="constrained")[1]
+    axes = np.asarray(axes, dtype=object).ravel()
+    if axes.size != 3:
+        raise ValueError(f"axes must hold 3 matplotlib Axes; got {axes.size}.")
+    gap_ax, reuse_ax, cluster_ax = axes
+
+    gaps = report.gaps_by_kind()
+    finite = np.concatenate([g for g in gaps.values()])
+    edges = np.histogram_bin_edges(finite if finite.size else [0.0, 1.0], bins=40)
+    colors = {"hard": "tab:red", "random": "tab:gray", "all": "tab:blue"}
+    for kind, values in gaps.items():
+        if values.size:
+            gap_ax.hist(values, bins=edges, histtype="stepfilled", alpha=0.35,
+                        color=colors[kind], edgecolor=colors[kind],
+                        label=f"{kind} ({values.size}, {np.mean(values < 0):.1%} < 0)")
+    gap_ax.axvline(0.0, color="black", linewidth=1, linestyle="--")
+    gap_ax.set_xlabel("negative distance - positive distance")
+    gap_ax.set_ylabel("negatives")
+    gap_ax.set_title("Gap to the positive (< 0: likely false negative)")
+    gap_ax.legend(fontsize="small")
+
+    counts = np.sort(report.reuse_counts)
+    share = np.concatenate([[0.0], np.cumsum(counts) / max(counts.sum(), 1)])
+    items = np.linspace(0.0, 1.0, share.size)
+    reuse_ax.plot(items, share, color="tab:purple",
+                  label=f"Gini {report.reuse_gini:.3f}, max {report.max_reuse}")
+    reuse_ax.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle=":",
+                  label="every item equally")
+    reuse_ax.set_xlabel("share of the bank (least used first)")
+    reuse_ax.set_ylabel("share of the negatives")
+    reuse_ax.set_title("Reuse of bank items as negatives")
+    reuse_ax.legend(fontsize="small")
+
+    sizes, n_clusters = np.unique([c.size for c in report.clusters] or [0],
+                                  return_counts=True)
+    if report.clusters:
+        cluster_ax.bar(sizes, n_clusters, color="tab:orange")
+    # Counts of clusters: whole numbers on the axis.
+    cluster_ax.yaxis.get_major_locator().set_params(integer=True)
+    cluster_ax.set_xlabel("cluster size (bank items)")
+    cluster_ax.set_ylabel("clusters")
+    cluster_ax.set_title(f"Near-duplicates (distance <= {report.duplicate_threshold:.3g})")
+    return axes

@@ -19,7 +19,7 @@ LAYERS = {
     "neighbors": 2,
     "mining": 3,
     "rerank": 4, "plotting": 4,
-    "text": 5,
+    "text": 5, "evaluation": 5,
     "cli": 6, "__main__": 6, "__init__": 6,
 }
 

@@ -3,9 +3,14 @@
 import numpy as np
 import pytest
 
-from sknegsample import HybridNegativeSampler
+from sknegsample import HybridNegativeSampler, audit
 from sknegsample.datasets import make_pairs
-from sknegsample.plotting import negative_distances, plot_distance_distribution, plot_query_time
+from sknegsample.plotting import (
+    negative_distances,
+    plot_audit,
+    plot_distance_distribution,
+    plot_query_time,
+)
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -77,3 +82,34 @@ def test_plot_query_time():
         plot_query_time([1, 2], [1.0])
     with pytest.raises(ValueError, match="n_calls"):
         plot_query_time([1, 2], [1.0, 2.0], n_calls=[1])
+
+
+def test_plot_audit_draws_the_reports_numbers(mined):
+    point, counter, sampler, _ = mined
+    report = audit(sampler, point, counter, duplicate_threshold=1.5)
+    fig, axes = plt.subplots(1, 3)
+    assert list(report.plot(axes=axes)) == list(axes)
+    gap_ax, reuse_ax, cluster_ax = axes
+    labels = [t.get_text() for t in gap_ax.get_legend().get_texts()]
+    gaps = report.gaps_by_kind()
+    assert labels == [f"{kind} ({gaps[kind].size}, {np.mean(gaps[kind] < 0):.1%} < 0)"
+                      for kind in ("hard", "random")]
+    lorenz = reuse_ax.get_lines()[0]
+    assert lorenz.get_ydata()[0] == 0 and lorenz.get_ydata()[-1] == pytest.approx(1.0)
+    assert f"Gini {report.reuse_gini:.3f}" in lorenz.get_label()
+    sizes = {int(round(p.get_x() + p.get_width() / 2)): p.get_height()
+             for p in cluster_ax.patches}
+    expected = {}
+    for cluster in report.clusters:
+        expected[cluster.size] = expected.get(cluster.size, 0) + 1
+    assert expected and sizes == expected
+
+
+def test_plot_audit_new_figure_and_bad_axes(mined):
+    point, counter, sampler, negatives = mined
+    report = audit(negatives, point, counter)  # one kind: "all"
+    axes = plot_audit(report)
+    assert len(axes) == 3 and axes[0].figure is axes[2].figure
+    assert [t.get_text().split(" (")[0] for t in axes[0].get_legend().get_texts()] == ["all"]
+    with pytest.raises(ValueError, match="axes must hold 3 matplotlib Axes; got 1"):
+        plot_audit(report, axes=[axes[0]])

@@ -1,9 +1,9 @@
-"""The ``sknegsample`` command line: ``demo``, ``mine`` and ``evaluate``.
+"""The ``sknegsample`` command line: ``demo``, ``mine``, ``evaluate`` and ``audit``.
 
-One module per command (``demo``, ``mine``, ``evaluate``); the parser in
-``_parser``; file loading, output checks, formatting and the line between a
-user's mistake and a bug (``USER_ERRORS``) in ``_common``. The top layer:
-may import everything.
+One module per command (``demo``, ``mine``, ``evaluate``, ``audit``); the
+parser in ``_parser``; file loading, output checks, formatting and the line
+between a user's mistake and a bug (``USER_ERRORS``) in ``_common``. The top
+layer: may import everything.
 """
 
 from __future__ import annotations

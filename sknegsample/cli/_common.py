@@ -57,8 +57,11 @@ def _unreadable(name: str, path: Path, exc: OSError) -> CommandError:
     return CommandError(f"cannot read {name} file {str(path)!r}: {exc.strerror or exc}.")
 
 
-def load_npy(path, name: str) -> np.ndarray:
-    """Memory-map a 2-D ``.npy`` array, with one-line errors for bad files."""
+def load_npy(path, name: str, *, boolean: bool = False) -> np.ndarray:
+    """Memory-map a 2-D ``.npy`` array, with one-line errors for bad files.
+
+    The array must hold real numbers, or booleans when ``boolean`` is True.
+    """
     path = _input_file(path, name)
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -78,8 +81,12 @@ def load_npy(path, name: str) -> np.ndarray:
     if array.ndim != 2:
         raise CommandError(f"{name} file {str(path)!r} must hold a 2-D (n_pairs, "
                            f"n_features) matrix; got shape {array.shape}.")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype,
-                                                                   np.complexfloating):
+    if boolean:
+        if array.dtype != np.bool_:
+            raise CommandError(f"{name} file {str(path)!r} must hold booleans; got dtype "
+                               f"{array.dtype}.")
+    elif not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype,
+                                                                     np.complexfloating):
         raise CommandError(f"{name} file {str(path)!r} must hold real numbers; got dtype "
                            f"{array.dtype}.")
     return array
@@ -154,7 +161,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
-def check_outputs(outputs: dict, inputs: dict) -> None:
+def check_outputs(outputs: dict, inputs: dict) -> dict:
     """Refuse an output that is one of the command's inputs, or another output.
 
     Outputs are replaced whole (:func:`~sknegsample.utils._io.atomic_write`),
@@ -164,18 +171,25 @@ def check_outputs(outputs: dict, inputs: dict) -> None:
     ----------
     outputs, inputs : dict
         ``{flag or argument name: path or None}``; None entries are skipped.
+
+    Returns
+    -------
+    dict
+        ``{flag: Path}`` of the outputs given, each in a writable directory.
     """
     seen = [(name, Path(path)) for name, path in inputs.items() if path is not None]
+    given = {}
     for flag, path in outputs.items():
         if path is None:
             continue
-        path = Path(path)
+        path = given[flag] = _output_path(path, None, flag)
         for name, other in seen:
             if _same_file(path, other):
                 raise CommandError(
                     f"{flag} {str(path)!r} is the same file as {name} {str(other)!r}: "
                     "writing it would destroy that file; choose another output path.")
         seen.append((flag, path))
+    return given
 
 
 def _progress(quiet: bool, **kwargs):

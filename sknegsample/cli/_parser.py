@@ -6,6 +6,7 @@ import argparse
 
 from .._version import __version__
 from ._common import PROG
+from .audit import run_audit
 from .demo import run_demo
 from .evaluate import run_evaluate
 from .mine import run_mine
@@ -196,6 +197,42 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--allow-pickle", action="store_true",
                           help="also load joblib/pickle files; unpickling runs arbitrary "
                                "code, so only for files you wrote yourself")
+    evaluate.add_argument("--n-bootstrap", type=_positive_int, default=1000, metavar="N",
+                          help="bootstrap replicates of the gains' intervals")
+    evaluate.add_argument("--confidence", type=_margin, default=0.95, metavar="LEVEL",
+                          help="coverage of the gains' intervals, in (0, 1)")
+    runs = evaluate.add_argument_group("TREC run files (for ranx, trec_eval, BEIR)")
+    runs.add_argument("--run", metavar="PATH", help="write the re-ranked lists there")
+    runs.add_argument("--retrieval-run", metavar="PATH",
+                      help="write the retrieval order there")
+    runs.add_argument("--qrels", metavar="PATH", help="write each query's relevant counters")
     evaluate.set_defaults(handler=run_evaluate)
+
+    audit = commands.add_parser(
+        "audit", parents=[common], formatter_class=_Formatter,
+        help="audit mined negatives: false negatives, near-duplicates, reuse",
+        description="Audit the negatives in NEGATIVES (bank ids, as 'sknegsample mine' "
+                    "writes them) for the pairs POINT and COUNTER: each negative's gap to "
+                    "its anchor's positive, the share closer than the positive (likely false "
+                    "negatives), near-duplicate clusters in the bank, reuse concentration "
+                    "and anchors short of negatives.",
+        epilog="example: sknegsample audit point.npy counter.npy negatives.npy --plot a.png",
+    )
+    audit.add_argument("point", metavar="POINT", help="point embeddings, .npy")
+    audit.add_argument("counter", metavar="COUNTER", help="counter embeddings, .npy")
+    audit.add_argument("negatives", metavar="NEGATIVES",
+                       help="bank ids, int .npy of shape (n_pairs, n_negatives)")
+    audit.add_argument("--is-random", metavar="FILE",
+                       help="bool .npy of the same shape: which negatives are random draws")
+    audit.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean",
+                       help="distance the negatives were mined with")
+    audit.add_argument("--duplicate-threshold", type=float, default=None, metavar="D",
+                       help="distance at or under which bank items are near-duplicates "
+                            "(default: half the median positive distance)")
+    audit.add_argument("--worst", type=_non_negative_int, default=5, metavar="N",
+                       help="likely false negatives listed")
+    audit.add_argument("--plot", metavar="PATH.png", help="also draw the audit there")
+    audit.add_argument("--json", action="store_true", help="print the report as JSON")
+    audit.set_defaults(handler=run_audit)
     return parser
 

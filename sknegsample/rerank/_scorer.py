@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
+from ..metrics import accuracy_at_1
 from ..mining._preprocess import apply_preprocessor, fit_preprocessor
 from ..mining._sampler import HybridNegativeSampler
 from ..neighbors._pairs import aligned_distances
@@ -20,7 +21,7 @@ from ..utils._persistence import _VersionedState, head_state, restore_head, rest
 from ..utils._random import derive_seed
 from ..utils._validation import check_embeddings, validate_pairs, validate_queries
 from ._columns import _check_counter_y, _resolve_columns
-from ._evaluation import Ranking, ranking_metrics
+from ._evaluation import EvaluationBank, QueryGroups, Ranking, ranking_metrics
 from ._head import PairDataset, pair_logits, score_candidates
 from ._head_net import check_head_device, fit_head_net, make_head_net
 from ._pair_miner import _PairMiner
@@ -137,7 +138,7 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
     ``cross_val_score(BallTreePairScorer(), point, counter, cv=KFold(5))``
     keeps pairs together, mines only from each fold's training rows, and
     evaluates each held-out fold against its own bank. All metrics at once:
-    ``cross_validate(..., scoring=lambda est, X, y: est.evaluate(X, y))``.
+    ``cross_validate(..., scoring=lambda est, X, y: est.evaluate(X, y, n_bootstrap=0))``.
     The prototype's tree is ``sampler=HybridNegativeSampler(
     algorithm="ball_tree", leaf_size=2)``; the default exact brute-force
     search finds the same neighbours faster.
@@ -274,79 +275,73 @@ class BallTreePairScorer(_VersionedState, BaseEstimator):
         return score_candidates(self.head_.module_, query, bank, ids, distance,
                                 device=self.head_.device)
 
-    def _rank(self, X, y) -> Ranking:
-        """Retrieve each point's candidates from the evaluated pairs and re-rank them."""
+    def _rank(self, X, y, anchor_groups=None) -> Ranking:
+        """Retrieve each query's candidates from the evaluated pairs and re-rank them."""
         check_is_fitted(self)
         # set_params may change topk, candidates, ... after fit: check again.
         self._validate_params()
         validate_queries(self, X)
         _check_counter_y(y, "evaluate")
         X, y = validate_pairs(self, X, y, reset=False)
-        n = X.shape[0]
-        if n < 2:
-            raise ValueError(
-                "Evaluation needs at least 2 pairs (a query must have a candidate "
-                f"besides its own counter); got X and y with {n} row(s)."
-            )
-        x_ret, x_head = self._views(X)
-        y_ret, y_head = self._views(y)
-        true_ids = np.arange(n)
-        if self.candidates == "all":
-            # The prototype's bank, counters first. Counter i is labelled i and
-            # point i is labelled n + i: a query excludes only itself, never
-            # its own counter.
-            bank_ret, bank_head = np.vstack([y_ret, x_ret]), np.vstack([y_head, x_head])
-            labels, query_labels = np.arange(2 * n), n + np.arange(n)
-        else:
-            bank_ret, bank_head, labels, query_labels = y_ret, y_head, None, None
-        search = self._make_search().fit(bank_ret, labels, input_name="y")
+        queries = QueryGroups.from_pairs(X, anchor_groups)
+        bank = EvaluationBank.build(queries, self._views(X), self._views(y), self.candidates)
+        search = self._make_search().fit(bank.retrieval, bank.labels, input_name="y")
         # A negative bound admits a counter identical to its point.
-        result = search.kneighbors(search.prepare_queries(x_ret, "X"), self.topk,
-                                   query_labels=query_labels, min_distance=np.full(n, -1.0))
-        scores = self._head_scores(x_head, bank_head, result.ids, result.distances)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        reranked = np.take_along_axis(result.ids, order, axis=1)
-        return Ranking(result.ids, result.distances, scores, reranked, true_ids)
+        result = search.kneighbors(search.prepare_queries(bank.query_retrieval, "X"), self.topk,
+                                   query_labels=bank.query_labels,
+                                   min_distance=np.full(len(queries.rows), -1.0))
+        scores = self._head_scores(bank.query_head, bank.head, result.ids, result.distances)
+        return Ranking.from_scores(result.ids, result.distances, scores, queries)
 
-    def evaluate(self, X: ArrayLike, y: ArrayLike) -> dict:
+    def evaluate(self, X: ArrayLike, y: ArrayLike, *, anchor_groups: ArrayLike | None = None,
+                 confidence: float = 0.95, n_bootstrap: int = 1000) -> dict:
         """Retrieve-then-rerank metrics on the evaluation pairs ``(X, y)``.
 
         Parameters
         ----------
-        X : array-like of shape (n_pairs, n_features)
-            Evaluation points (the queries).
-        y : array-like of shape (n_pairs, n_features)
-            Their counters; with ``X`` they form the candidate bank.
+        X, y : array-like of shape (n_pairs, n_features)
+            Evaluation points (the queries) and their counters: the candidate bank.
+        anchor_groups : array-like of shape (n_pairs,) or None, default=None
+            One label per pair; pairs sharing one, like pairs whose points are
+            copies, are one query (the first one's point) whose relevant
+            items are all their counters.
+        confidence : float in (0, 1), default=0.95
+            Coverage of the paired bootstrap intervals of the gains.
+        n_bootstrap : int, default=1000
+            Bootstrap replicates, seeded by ``random_state``; 0 leaves the
+            intervals out (every value is then a number, as scoring needs).
 
         Returns
         -------
         metrics : dict
-            ``"accuracy@1"`` after re-ranking (what :meth:`score` returns),
-            ``"n_correct"`` (its hit count, the prototype's variant),
-            ``"n_queries"``, ``"topk"``, ``"recall@k"`` of the retrieval stage
-            (the best accuracy any re-ranking can reach), ``"mrr@k"`` and
-            ``"ndcg@10"`` of the re-ranked list, and ``"retrieval_accuracy@1"``,
-            ``"retrieval_mrr@k"``, ``"retrieval_ndcg@10"`` of the retrieval
-            order alone (what the head adds is the difference).
+            ``"accuracy@1"`` (what :meth:`score` returns), ``"n_correct"``,
+            ``"n_queries"``, ``"topk"``, ``"recall@k"``, ``"mrr@k"``, ``"map@k"``,
+            ``"ndcg@10"``, the same as ``"retrieval_..."`` without the head, and
+            the head's gain: ``"gain@1"``, ``"gain@1_ci"`` (low, high), ``"wins"``,
+            ``"losses"``, ``"gain_mrr@k"``, ``"gain_mrr@k_ci"`` (the scorer page
+            of the user guide defines each).
         """
-        return ranking_metrics(self._rank(X, y), self.topk)
+        return ranking_metrics(self._rank(X, y, anchor_groups), self.topk,
+                               confidence=confidence, n_bootstrap=n_bootstrap,
+                               random_state=self.random_state)
 
-    def score(self, X: ArrayLike, y: ArrayLike) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike, anchor_groups: ArrayLike | None = None) -> float:
         """Accuracy@1 after re-ranking: ``evaluate(X, y)["accuracy@1"]``.
 
         Parameters
         ----------
-        X : array-like of shape (n_pairs, n_features)
-            Evaluation points.
-        y : array-like of shape (n_pairs, n_features)
-            Their counters.
+        X, y : array-like of shape (n_pairs, n_features)
+            Evaluation points and their counters.
+        anchor_groups : array-like of shape (n_pairs,) or None, default=None
+            As in :meth:`evaluate`.
 
         Returns
         -------
         score : float
-            Fraction of points whose best re-ranked candidate is their counter.
+            Fraction of queries whose best re-ranked candidate is one of their counters.
         """
-        return self.evaluate(X, y)["accuracy@1"]
+        ranking = self._rank(X, y, anchor_groups)
+        return accuracy_at_1(ranking.reranked, ranking.true_ids)
 
     def _best_counters(self, x_ret, x_head):
         """Training counter index of each new point's best re-ranked match."""

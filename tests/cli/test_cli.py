@@ -40,14 +40,14 @@ def assert_user_error(status, err, match):
     assert match in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("argv", [[], ["demo"], ["mine"], ["evaluate"]])
+@pytest.mark.parametrize("argv", [[], ["demo"], ["mine"], ["evaluate"], ["audit"]])
 def test_help(capsys, argv):
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: sknegsample {' '.join(argv)}".rstrip())
-    for command in ("demo", "mine", "evaluate") if not argv else ("--quiet",):
+    for command in ("demo", "mine", "evaluate", "audit") if not argv else ("--quiet",):
         assert command in out
 
 
@@ -327,8 +327,12 @@ def test_evaluate_json_equals_library(saved_scorer, capsys):
     metrics = json.loads(out)
     seconds = metrics.pop("seconds")
     assert seconds >= 0
-    assert metrics == pytest.approx(scorer.set_params(topk=3).evaluate(point, counter))
+    expected = scorer.set_params(topk=3).evaluate(point, counter)
     scorer.set_params(topk=5)
+    # The (low, high) intervals are JSON lists.
+    for key in ("gain@1_ci", "gain_mrr@k_ci"):
+        assert metrics.pop(key) == pytest.approx(list(expected.pop(key)))
+    assert metrics == pytest.approx(expected)
 
 
 def test_evaluate_table(saved_scorer, capsys):
@@ -397,6 +401,87 @@ def test_evaluate_user_errors(saved_scorer, capsys):
     assert_user_error(status, err, "features")
 
 
+def test_evaluate_writes_run_files_as_export_run_does(saved_scorer, capsys, tmp_path):
+    from sknegsample.evaluation import export_run
+
+    tmp, scorer, point, counter = saved_scorer
+    out = tmp_path / "cli"
+    out.mkdir()
+    status, stdout, _ = run(capsys, "evaluate", tmp / "scorer.skops", tmp / "point.npy",
+                            tmp / "counter.npy", "--run", out / "run.trec", "--retrieval-run",
+                            out / "ret.trec", "--qrels", out / "qrels.trec", "--n-bootstrap", 50)
+    assert status == 0
+    assert "head's gain in accuracy@1" in stdout and f"wrote run file {out / 'run.trec'}" \
+        in stdout
+    metrics = export_run(scorer, point, counter, run_path=tmp_path / "run.trec",
+                         retrieval_run_path=tmp_path / "ret.trec",
+                         qrels_path=tmp_path / "qrels.trec", n_bootstrap=50)
+    for name in ("run.trec", "ret.trec", "qrels.trec"):
+        assert (out / name).read_text() == (tmp_path / name).read_text(), name
+    status, stdout, _ = run(capsys, "evaluate", tmp / "scorer.skops", tmp / "point.npy",
+                            tmp / "counter.npy", "--qrels", out / "qrels.trec", "--json",
+                            "--n-bootstrap", 50)
+    assert json.loads(stdout)["gain@1_ci"] == list(metrics["gain@1_ci"])
+
+
+@pytest.mark.parametrize("flags, match", [
+    (["--run", "{tmp}/point.npy"], "--run '{tmp}/point.npy' is the same file as POINT"),
+    (["--qrels", "{tmp}/scorer.skops"], "is the same file as MODEL"),
+    (["--run", "{tmp}/r", "--qrels", "{tmp}/r"], "--qrels '{tmp}/r' is the same file as --run"),
+    (["--run", "{tmp}/missing/r"], "--run: output directory '{tmp}/missing' does not exist"),
+    (["--confidence", "1"], "confidence must be a float in (0, 1)"),
+])
+def test_evaluate_refuses_bad_outputs(saved_scorer, capsys, flags, match):
+    tmp, *_ = saved_scorer
+    before = (tmp / "point.npy").read_bytes()
+    flags = [f.format(tmp=tmp) for f in flags]
+    status, _, err = run(capsys, "evaluate", tmp / "scorer.skops", tmp / "point.npy",
+                         tmp / "counter.npy", *flags)
+    assert_user_error(status, err, match.format(tmp=tmp))
+    assert (tmp / "point.npy").read_bytes() == before
+    assert not (tmp / "r").exists()
+
+
+def test_audit_summary_json_and_plot(npy_pairs, capsys):
+    pytest.importorskip("matplotlib")
+    from sknegsample import audit
+
+    tmp, point, counter = npy_pairs
+    sampler = HybridNegativeSampler(n_negatives=3, random_rate=0.5, random_state=0)
+    negatives = sampler.fit_transform(point, counter)
+    np.save(tmp / "neg.npy", negatives)
+    np.save(tmp / "random.npy", sampler.negative_is_random_)
+    status, out, _ = run(capsys, "audit", tmp / "point.npy", tmp / "counter.npy",
+                         tmp / "neg.npy", "--is-random", tmp / "random.npy", "--plot",
+                         tmp / "audit.png", "--worst", 2)
+    assert status == 0
+    assert out.startswith("audit of 60 anchors x 3 negatives (euclidean distance)")
+    assert "gap to the positive, hard" in out and f"wrote {tmp / 'audit.png'}" in out
+    assert (tmp / "audit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    status, out, _ = run(capsys, "audit", tmp / "point.npy", tmp / "counter.npy",
+                         tmp / "neg.npy", "--is-random", tmp / "random.npy", "--json")
+    assert status == 0
+    expected = audit(sampler, point, counter).to_dict()
+    assert json.loads(out) == json.loads(json.dumps(expected))
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["neg.npy", "--plot", "neg.npy"], "--plot 'neg.npy' is the same file as NEGATIVES"),
+    (["neg.npy", "--plot", "audit.svg"], "must end in .png"),
+    (["missing.npy"], "negatives file 'missing.npy' does not exist"),
+    (["bad.npy"], "negatives must have shape (n_pairs, n_negatives) = (60, ...)"),
+    (["neg.npy", "--is-random", "bad.npy"], "--is-random file 'bad.npy' must hold booleans; got dtype int64"),
+])
+def test_audit_user_errors(npy_pairs, capsys, monkeypatch, argv, match):
+    tmp, *_ = npy_pairs
+    monkeypatch.chdir(tmp)
+    np.save("neg.npy", np.zeros((60, 2), dtype=np.int64))
+    np.save("bad.npy", np.zeros((5, 2), dtype=np.int64))
+    status, _, err = run(capsys, "audit", "point.npy", "counter.npy", *argv)
+    assert_user_error(status, err, match)
+    assert np.load("neg.npy").shape == (60, 2)
+
+
 def check_demo_table(out, epochs):
     lines = out.splitlines()
     assert "1823 man-page" in lines[0]
@@ -460,7 +545,8 @@ def test_docs_console_examples_run(tmp_path, monkeypatch, capsys):
         assert err == "", command
         outputs.append(out)
     check_demo_table(outputs[commands.index("sknegsample demo")], epochs=1)
-    for written in ("scorer.skops", "negatives.npy", "triplets.jsonl"):
+    for written in ("scorer.skops", "negatives.npy", "triplets.jsonl", "run.trec",
+                    "qrels.trec", "audit.png"):
         assert Path(written).is_file(), written
 
 

@@ -60,7 +60,7 @@ _BRUTE_OVERFETCH = 4
 
 # Backends that spread one query call over all cores themselves (torch,
 # faiss' OpenMP): more threads on top would only oversubscribe.
-_SELF_THREADED = ("brute", "faiss_flat")
+_SELF_THREADED = ("brute", "faiss_flat", "faiss_ivf")
 
 
 # Cap on the rows of one brute-force score block on the CPU (see _chunk_rows).
@@ -223,6 +223,12 @@ class NeighborSearch:
             the answer is the same. Checked, and ignored when the rows or
             labels differ.
         """
+        # joblib.parallel_backend("dask"): (query block x bank shard) tasks (_distributed).
+        from ._distributed import kneighbors_on_cluster
+        on_cluster = kneighbors_on_cluster(self, queries, k, query_labels, min_distance,
+                                           working_memory, bank_rows)
+        if on_cluster is not None:
+            return on_cluster
         n_queries = queries.shape[0]
         k = min(k, self.n_bank_)
         if query_labels is None or self.groups_ is None:

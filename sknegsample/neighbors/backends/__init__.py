@@ -12,8 +12,8 @@ numpy arrays (no torch tensor, tree or native index object), so that pickle,
 joblib and skops files need to trust no type outside sknegsample, and a model
 saved on a GPU loads on a CPU. Indexes that are cheap and deterministic to
 rebuild from the bank (brute force, trees, faiss' flat index) are rebuilt by
-``restore``; HNSW graphs, whose construction is multi-threaded and therefore
-not reproducible, are kept as their serialised bytes.
+``restore``; HNSW graphs and IVF indexes, whose construction is
+multi-threaded, are kept as their serialised bytes.
 """
 
 from ._base import SearchBackend
@@ -44,6 +44,6 @@ def make_backend(algorithm: str, *, leaf_size: int, params: dict | None, device:
         return TorchBruteBackend(device)
     if algorithm in ("ball_tree", "kd_tree"):
         return TreeBackend(algorithm, leaf_size)
-    if algorithm in ("faiss_flat", "faiss_hnsw"):
-        return FaissBackend(algorithm, params)
+    if algorithm in ("faiss_flat", "faiss_hnsw", "faiss_ivf"):
+        return FaissBackend(algorithm, params, random_state=random_state)
     return HnswlibBackend(params, n_jobs=n_jobs, random_state=random_state)

@@ -1,0 +1,253 @@
+"""A bank searched shard by shard: on disk, on several devices, on a Dask cluster.
+
+:class:`ShardedSearch` answers exactly what :class:`NeighborSearch` answers
+over the same bank, for every shard size (``tests/neighbors/test_sharded.py``
+compares them bit for bit): each contiguous shard of the bank is an exact
+:class:`NeighborSearch` and the answers are merged by (distance, id)
+(:mod:`._merge`). The shards are
+
+* resident, one per device, when ``device`` lists several
+  (``"cuda:0,cuda:1"``), each searched by its own thread;
+* streamed, when the bank is on disk: each search reads the bank in shards
+  of about half ``working_memory``, fits a shard, queries it and drops it,
+  so the resident set stays near ``2 * working_memory`` whatever the
+  bank's size;
+* on the workers of a Dask cluster under ``joblib.parallel_backend("dask")``
+  (:mod:`._distributed`).
+
+:func:`fit_search` is what the sampler calls: it stacks in-memory parts as
+before and hands banks with a part on disk to a :class:`ShardedSearch`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn import get_config
+
+from ..utils._mmap import FileRows, is_file_backed
+from ._algorithms import resolve_algorithm
+from ._distances import to_metric_distance
+from ._labels import LabelGroups
+from ._merge import (
+    EXACT_ALGORITHMS,
+    SEARCH_PARAMS,
+    empty_result,
+    fit_shard,
+    merge_results,
+    search_params,
+    shard_kneighbors,
+)
+from ._parts import BankParts, PreparedRows
+from ._search import NeighborSearch, SearchResult
+
+
+def fit_search(search: NeighborSearch, parts, labels=None, input_name: str = "X"):
+    """Fit ``search`` on the rows of ``parts`` stacked, without copying a bank on disk.
+
+    Parameters
+    ----------
+    search : NeighborSearch
+        Unfitted; its parameters are kept.
+    parts : list of ndarray or memmap
+        The bank's row blocks (the sampler's points, then counters).
+    labels : ndarray of int or None
+        One label code per bank row.
+    input_name : str
+        Named in validation messages.
+
+    Returns
+    -------
+    search : NeighborSearch or ShardedSearch
+        ``search`` fitted on ``np.vstack(parts)`` when every part is in
+        memory and ``search.device`` names one device; otherwise a fitted
+        :class:`ShardedSearch` with its parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknegsample.neighbors import NeighborSearch, fit_search
+    >>> point = np.array([[0.0, 0.0], [3.0, 0.0]], dtype=np.float32)
+    >>> fit_search(NeighborSearch(), [point, point + 1]).n_bank_
+    4
+    >>> type(fit_search(NeighborSearch(device="cpu,cpu"), [point, point + 1])).__name__
+    'ShardedSearch'
+    """
+    if any(is_file_backed(p) for p in parts) or "," in str(search.device):
+        sharded = ShardedSearch(**search_params(search))
+        return sharded.fit(BankParts(parts, search.metric, input_name), labels, input_name)
+    bank = parts[0] if len(parts) == 1 else np.vstack(parts)
+    return search.fit(bank, labels, input_name=input_name)
+
+
+class ShardedSearch:
+    """Exact k-nearest-neighbour search over a bank cut into contiguous shards.
+
+    The parameters are :class:`NeighborSearch`'s, plus ``shard_rows``.
+    Only exact algorithms (``brute``, ``ball_tree``, ``kd_tree``,
+    ``faiss_flat``, or ``auto``) shard: an approximate index per shard would
+    answer differently from one index over the bank.
+
+    Parameters
+    ----------
+    metric, algorithm, leaf_size, search_params, n_jobs, random_state
+        As in :class:`NeighborSearch`.
+    device : str, default="cpu"
+        A torch device, or several separated by commas (one resident shard
+        per device, searched in parallel threads).
+    shard_rows : int or None, default=None
+        Rows per shard. None: one shard per device for a bank in memory;
+        half of ``working_memory`` per shard for a bank on disk.
+    """
+
+    def __init__(self, *, metric="euclidean", algorithm="auto", leaf_size=40, device="cpu",
+                 search_params=None, n_jobs=None, random_state=0, shard_rows=None):
+        self.metric = metric
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
+        self.device = device
+        self.search_params = search_params
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.shard_rows = shard_rows
+
+    # What the sampler and the picking functions use, NeighborSearch's own
+    # code: the float64 distances of given pairs, the query preparation.
+    _exact_sq = NeighborSearch._exact_sq
+
+    @property
+    def devices(self) -> list[str]:
+        return [d.strip() for d in str(self.device).split(",")]
+
+    def fit(self, bank, labels=None, input_name: str = "X") -> ShardedSearch:
+        """Index ``bank`` (an array, a memmap or :class:`BankParts`) in shards."""
+        parts = bank if isinstance(bank, BankParts) else BankParts([bank], self.metric,
+                                                                   input_name)
+        n_bank, n_features = parts.shape
+        self.algorithm_ = resolve_algorithm(self.algorithm, n_bank, n_features,
+                                            self.devices[0])
+        if self.algorithm_ not in EXACT_ALGORITHMS:
+            raise ValueError(
+                f"A sharded search (a bank on disk, several devices) is exact: algorithm "
+                f"must be 'auto' or one of {list(EXACT_ALGORITHMS)}; got {self.algorithm!r}."
+            )
+        self.bank_ = parts
+        self.labels_ = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.groups_ = None if labels is None else LabelGroups(self.labels_)
+        if parts.on_disk:
+            # Read once now, so that a bad row fails at fit, not mid-search.
+            for lo, hi in parts.blocks(self._stream_rows(None)):
+                parts.rows(lo, hi)
+        self._fit_resident()
+        return self
+
+    def _fit_resident(self):
+        """Fit the resident shards (bank in memory) or none (bank on disk)."""
+        self.shards_ = None
+        if self.bank_.on_disk:
+            return
+        n_bank, devices = len(self.bank_), self.devices
+        rows = self.shard_rows or -(-n_bank // len(devices))
+        self.shards_ = [self._fit_one(lo, hi, devices[i % len(devices)])
+                        for i, (lo, hi) in enumerate(self.bank_.blocks(rows))]
+
+    def _fit_one(self, lo: int, hi: int, device: str) -> NeighborSearch:
+        params = {**search_params(self), "algorithm": self.algorithm_, "device": device}
+        labels = None if self.labels_ is None else self.labels_[lo:hi]
+        return fit_shard(params, self.bank_.rows(lo, hi), labels)
+
+    def _stream_rows(self, working_memory) -> int:
+        """Rows of a streamed shard: its rows (and float32 copy) in half the budget."""
+        if self.shard_rows:
+            return self.shard_rows
+        if working_memory is None:
+            working_memory = get_config()["working_memory"]
+        row_bytes = self.bank_.shape[1] * (self.bank_.dtype.itemsize + 4) + 40
+        return max(1, int(working_memory * 2**20 // 2 // row_bytes))
+
+    @property
+    def n_bank_(self) -> int:
+        return len(self.bank_)
+
+    def __getstate__(self):
+        # Resident shards are rebuilt from the parts at load (deterministic).
+        return {key: value for key, value in self.__dict__.items() if key != "shards_"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "bank_" in state:
+            self._fit_resident()
+
+    def prepare_queries(self, queries, input_name: str = "X"):
+        """Queries in the bank's space; queries on disk are prepared when indexed."""
+        if is_file_backed(queries):
+            return PreparedRows(FileRows.from_memmap(queries), self.metric, input_name)
+        return NeighborSearch.prepare_queries(self, queries, input_name)
+
+    def pair_distances(self, queries, ids: np.ndarray) -> np.ndarray:
+        """Exact metric distance from each prepared query row to its ``ids``."""
+        ids = np.asarray(ids)
+        step = max(1, int(get_config()["working_memory"] * 2**20
+                          // (8 * self.bank_.shape[1] * max(1, ids.shape[1]))))
+        out = np.empty(ids.shape)
+        for start in range(0, len(ids), step):
+            rows = slice(start, start + step)
+            out[rows] = self._exact_sq(np.asarray(queries[rows]), ids[rows])
+        return to_metric_distance(out, self.metric)
+
+    def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None, min_distance=None,
+                   working_memory=None, bank_rows=None) -> SearchResult:
+        """The ``k`` nearest allowed bank ids, as :meth:`NeighborSearch.kneighbors`."""
+        k = min(k, self.n_bank_)
+        if query_labels is None or self.groups_ is None:
+            query_labels = None
+        if min_distance is not None:
+            min_distance = np.asarray(min_distance, dtype=np.float64)
+        from ._distributed import sharded_on_cluster
+
+        args = dict(query_labels=query_labels, min_distance=min_distance,
+                    working_memory=working_memory, bank_rows=bank_rows)
+        on_cluster = sharded_on_cluster(self, queries, k, **args)
+        if on_cluster is not None:
+            return on_cluster
+        if self.shards_ is None:
+            return stream_kneighbors(self.bank_, self.labels_, self._shard_params(),
+                                     self._stream_rows(working_memory), 0, len(self.bank_),
+                                     queries, k, **args)
+        offsets = np.cumsum([0] + [s.n_bank_ for s in self.shards_])
+
+        def run(index):
+            return shard_kneighbors(self.shards_[index], offsets[index], queries, k, **args)
+
+        if len(self.devices) > 1 and len(self.shards_) > 1:
+            # One thread per device: each GPU computes while the others do.
+            results = Parallel(n_jobs=len(self.devices), prefer="threads",
+                               require="sharedmem")(
+                delayed(run)(index) for index in range(len(self.shards_)))
+        else:
+            results = [run(index) for index in range(len(self.shards_))]
+        return merge_results(results, k)
+
+    def _shard_params(self) -> dict:
+        return {**search_params(self), "algorithm": self.algorithm_,
+                "device": self.devices[0]}
+
+
+def stream_kneighbors(bank: BankParts, labels, params: dict, shard_rows: int, lo: int, hi: int,
+                      queries, k: int, **args) -> SearchResult:
+    """Search bank rows ``lo:hi``, reading, fitting and dropping one shard at a time.
+
+    The body of a streamed :class:`ShardedSearch` and of a Dask task over a
+    bank on disk; the running answer is merged after each shard.
+    """
+    best = empty_result(len(queries), k)
+    for start in range(lo, hi, shard_rows):
+        stop = min(start + shard_rows, hi)
+        shard = fit_shard(params, bank.rows(start, stop),
+                          None if labels is None else labels[start:stop])
+        best = merge_results([best, shard_kneighbors(shard, start, queries, k, **args)], k)
+        del shard
+    return best
+
+
+__all__ = ["SEARCH_PARAMS", "ShardedSearch", "fit_search", "stream_kneighbors"]

@@ -1,10 +1,11 @@
-"""Warnings and errors raised when saving and loading estimators."""
+"""Warnings and errors of sknegsample: persistence, and guards that may not mean what was meant."""
 
 from __future__ import annotations
 
 from sklearn.exceptions import InconsistentVersionWarning as _SklearnVersionWarning
 
-__all__ = ["CorruptedModelError", "InconsistentVersionWarning", "UntrustedTypesError"]
+__all__ = ["CorruptedModelError", "GuardScaleWarning", "InconsistentVersionWarning",
+           "UntrustedTypesError"]
 
 
 class InconsistentVersionWarning(_SklearnVersionWarning):
@@ -70,3 +71,15 @@ class UntrustedTypesError(ValueError):
     def __init__(self, message, types):
         super().__init__(message)
         self.types = list(types)
+
+
+class GuardScaleWarning(UserWarning):
+    """A guard or the data's scale probably does not mean what was intended.
+
+    Raised by :class:`~sknegsample.HybridNegativeSampler` at fit when
+    ``positive_margin`` (a distance ratio under ``metric="euclidean"``) meets
+    unit-norm embeddings, where the similarity rule of ``metric="cosine"`` is
+    almost always what is meant; when the points and counters differ in scale
+    by more than 10x (a Pipeline step transformed the points only); and when
+    ``skip_nearest`` leaves anchors without hard candidates.
+    """

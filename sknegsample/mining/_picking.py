@@ -18,7 +18,8 @@ from ._hashing import hash_uint64, hash_uniform
 _STREAM_BRANCH, _STREAM_WINDOW, _STREAM_RANDOM, _STREAM_CAP = 1, 2, 3, 4
 # Rejection rounds before falling back to listing a row's allowed ids; with
 # two excluded ids out of 2 * n_pairs a round is rejected with probability
-# about 1 / n_pairs, so the fallback only runs on tiny or label-heavy banks.
+# about 1 / n_pairs, so the fallback only runs on tiny or label-heavy banks
+# (or under a guard that rejects most of the pool).
 _MAX_ATTEMPTS = 64
 
 
@@ -31,32 +32,67 @@ class MinedChunk:
     is_random: np.ndarray  # (n, n_negatives) bool: drawn at random
     window: np.ndarray  # (n, window) int64 hard candidates (-1 padded)
     n_copies: np.ndarray  # (n,) copies skipped by the hard search
-    n_below: np.ndarray  # (n,) candidates skipped by the positive margin
+    n_below: np.ndarray  # (n,) hard candidates skipped by the guards
     short: np.ndarray  # (n,) bool: fewer allowed hard candidates than hard slots
+    n_redrawn: np.ndarray  # (n,) random draws rejected by a guard and drawn again
+    n_relaxed: np.ndarray  # (n,) random slots no guarded id could fill (drawn unguarded)
 
 
-def mine_chunk(search: NeighborSearch, queries, keys, query_labels, min_distance, *,
+@dataclass
+class Exclusion:
+    """Per-anchor exclusions and distance window, as the search takes them.
+
+    ``labels`` and ``classes`` (-1: none) select the excluded bank ids (see
+    :class:`~sknegsample.neighbors.LabelGroups`). A negative lies strictly
+    farther than ``floor`` and at most ``ceiling`` away (None: 0, no limit);
+    ``guard_random`` applies that window to random picks too.
+    """
+
+    labels: np.ndarray
+    classes: np.ndarray
+    floor: np.ndarray | None = None
+    ceiling: np.ndarray | None = None
+    guard_random: bool = True
+
+    def __getitem__(self, rows) -> Exclusion:
+        def pick(a):
+            return None if a is None else a[rows]
+
+        return Exclusion(self.labels[rows], self.classes[rows], pick(self.floor),
+                         pick(self.ceiling), self.guard_random)
+
+    def random_window(self):
+        """(floor, ceiling) random picks must respect: (None, None) when unguarded."""
+        return (self.floor, self.ceiling) if self.guard_random else (None, None)
+
+
+@dataclass
+class Draw:
+    """One random id per row, with its distance and what the guards did."""
+
+    ids: np.ndarray
+    distances: np.ndarray
+    n_redrawn: np.ndarray
+    relaxed: np.ndarray
+
+
+def mine_chunk(search: NeighborSearch, queries, keys, exclusion: Exclusion, *,
                n_negatives: int, random_rate: float, window: int, skip: int,
-               hard_selection: str, seed: int, working_memory=None,
-               bank_rows=None) -> MinedChunk:
+               hard_selection: str, seed: int, bank_rows=None) -> MinedChunk:
     """Pick ``n_negatives`` distinct allowed bank ids for each anchor row.
 
     Parameters
     ----------
     search : NeighborSearch
-        Fitted search over the bank.
+        Fitted search over the bank; candidates come from its pool.
     queries : ndarray of shape (n, n_features)
         Anchors, already prepared by ``search.prepare_queries``.
     keys : ndarray of uint64 of shape (n,)
         Per-anchor hash key (its index, or its content for new queries).
-    query_labels : ndarray of int64 of shape (n,)
-        Label code of each anchor (-1 for none); same-label ids are excluded.
-    min_distance : ndarray of shape (n,) or None
-        Hard candidates must be strictly farther than this.
+    exclusion : Exclusion
+        What each anchor may not receive, and its distance window.
     n_negatives, random_rate, window, skip, hard_selection, seed
         See :class:`~sknegsample.HybridNegativeSampler`.
-    working_memory : int or None
-        MiB per search chunk.
     bank_rows : slice or None
         Where the anchors sit in the bank, when they are its own rows (see
         :meth:`~sknegsample.neighbors.NeighborSearch.kneighbors`).
@@ -66,28 +102,29 @@ def mine_chunk(search: NeighborSearch, queries, keys, query_labels, min_distance
     is_random = hash_uniform(seed, keys[:, None], slots[None, :], _STREAM_BRANCH) < random_rate
     negatives = np.full((n_rows, n_negatives), -1, dtype=np.int64)
     distances = np.full((n_rows, n_negatives), np.inf)
-    zeros = np.zeros(n_rows, dtype=np.int64)
+    counts = [np.zeros(n_rows, dtype=np.int64) for _ in range(4)]
     result = MinedChunk(negatives, distances, is_random, np.full((n_rows, window), -1, np.int64),
-                        zeros, zeros.copy(), np.zeros(n_rows, dtype=bool))
+                        counts[0], counts[1], np.zeros(n_rows, dtype=bool), counts[2], counts[3])
     if n_rows and not is_random.all():
-        _pick_hard(search, queries, keys, query_labels, min_distance, result,
-                   window=window, skip=skip, hard_selection=hard_selection, seed=seed,
-                   working_memory=working_memory, bank_rows=bank_rows)
+        _pick_hard(search, queries, keys, exclusion, result, window=window, skip=skip,
+                   hard_selection=hard_selection, seed=seed, bank_rows=bank_rows)
     for slot in range(n_negatives):
         todo = np.flatnonzero(negatives[:, slot] < 0)
         if todo.size:
-            ids, dist = draw_random(search, queries[todo], keys[todo], query_labels[todo],
-                                    negatives[todo], slot, seed)
-            negatives[todo, slot] = ids
-            distances[todo, slot] = dist
+            draw = draw_random(search, queries[todo], keys[todo], exclusion[todo],
+                               negatives[todo], slot, seed)
+            negatives[todo, slot] = draw.ids
+            distances[todo, slot] = draw.distances
+            result.n_redrawn[todo] += draw.n_redrawn
+            result.n_relaxed[todo] += draw.relaxed
     return result
 
 
-def _pick_hard(search, queries, keys, query_labels, min_distance, result, *, window, skip,
-               hard_selection, seed, working_memory, bank_rows):
-    found = search.kneighbors(queries, skip + window, query_labels=query_labels,
-                              min_distance=min_distance, working_memory=working_memory,
-                              bank_rows=bank_rows)
+def _pick_hard(search, queries, keys, exclusion, result, *, window, skip, hard_selection,
+               seed, bank_rows):
+    found = search.kneighbors(queries, skip + window, query_labels=exclusion.labels,
+                              query_classes=exclusion.classes, min_distance=exclusion.floor,
+                              max_distance=exclusion.ceiling, bank_rows=bank_rows)
     win_ids = found.ids[:, skip:]
     win_dist = found.distances[:, skip:]
     width = win_ids.shape[1]
@@ -121,93 +158,117 @@ def _pick_hard(search, queries, keys, query_labels, min_distance, result, *, win
     result.n_below[...] = found.n_below
 
 
-def draw_random(search: NeighborSearch, queries, keys, query_labels, taken, slot: int,
-                seed: int, stream: int = _STREAM_RANDOM, allowed_extra=None):
-    """Draw one bank id per row, uniform over the row's allowed ids.
+def draw_random(search: NeighborSearch, queries, keys, exclusion: Exclusion, taken,
+                slot: int, seed: int, stream: int = _STREAM_RANDOM,
+                allowed_extra=None) -> Draw:
+    """Draw one bank id per row, uniform over the row's allowed ids in the pool.
 
-    Allowed: not sharing the row's label, not already in ``taken``, not a copy
-    of the query (distance 0), and passing ``allowed_extra(rows, ids)`` when
-    given. Rejection sampling keeps the draw exactly uniform over that set.
-
-    Returns
-    -------
-    ids : ndarray of int64 of shape (n,)
-    distances : ndarray of shape (n,)
+    Allowed: not excluded for the row, not already in ``taken``, not a copy
+    of the query (distance 0), passing ``allowed_extra(rows, ids)`` when
+    given, and inside the row's distance window when the exclusion guards
+    random picks. Rejection sampling keeps the draw exactly uniform over that
+    set. A row for which no id passes the window is drawn without it
+    (``relaxed``) rather than failing.
     """
-    n_bank = search.n_bank_
-    labels = search.groups_.labels if search.groups_ is not None else None
-    ids = np.full(len(queries), -1, dtype=np.int64)
-    dist = np.full(len(queries), np.inf)
-    pending = np.arange(len(queries))
+    floor, ceiling = exclusion.random_window()
+    start, stop = search.pool_range()
+    n_rows = len(queries)
+    ids = np.full(n_rows, -1, dtype=np.int64)
+    dist = np.full(n_rows, np.inf)
+    n_redrawn = np.zeros(n_rows, dtype=np.int64)
+    relaxed = np.zeros(n_rows, dtype=np.int64)
+    pending = np.arange(n_rows)
     for attempt in range(_MAX_ATTEMPTS):
-        cand = (hash_uint64(seed, keys[pending], slot, attempt, stream)
-                % np.uint64(n_bank)).astype(np.int64)
-        ok = _allowed(labels, query_labels[pending], taken[pending], cand, pending,
-                      allowed_extra)
+        cand = start + (hash_uint64(seed, keys[pending], slot, attempt, stream)
+                        % np.uint64(stop - start)).astype(np.int64)
+        ok = _allowed(search, exclusion[pending], taken[pending], cand, pending, allowed_extra)
         d = search.pair_distances(queries[pending], cand[:, None])[:, 0]
         ok &= d > 0
+        inside = _inside(d, floor, ceiling, pending)
+        n_redrawn[pending[ok & ~inside]] += 1
+        ok &= inside
         ids[pending[ok]] = cand[ok]
         dist[pending[ok]] = d[ok]
         pending = pending[~ok]
         if not pending.size:
-            return ids, dist
+            return Draw(ids, dist, n_redrawn, relaxed)
     for row in pending:
-        ids[row], dist[row] = _draw_by_listing(
-            search, labels, queries[row], keys[row], query_labels[row], taken[row], row,
-            slot, seed, stream, allowed_extra,
-        )
-    return ids, dist
+        ids[row], dist[row], relaxed[row] = _draw_by_listing(
+            search, (start, stop), queries[row], keys[row], exclusion[[row]], taken[row], row,
+            slot, seed, stream, allowed_extra, floor, ceiling)
+    return Draw(ids, dist, n_redrawn, relaxed)
 
 
-def _draw_by_listing(search, labels, query, key, query_label, taken, row, slot, seed, stream,
-                     allowed_extra):
+def _inside(d, floor, ceiling, rows):
+    ok = np.ones(d.shape, dtype=bool)
+    if floor is not None:
+        ok &= d > floor[rows]
+    if ceiling is not None:
+        ok &= d <= ceiling[rows]
+    return ok
+
+
+def _draw_by_listing(search, pool, query, key, exclusion, taken, row, slot, seed, stream,
+                     allowed_extra, floor, ceiling):
     """Uniform draw for a row whose allowed ids are too rare for rejection.
 
-    Lists the ids allowed by label, ``taken`` and ``allowed_extra``, visits
-    them in a hashed (uniformly random) order and returns the first that is
-    not a copy of the query, checking copies a block at a time.
+    Lists the pool ids allowed by exclusion, ``taken`` and ``allowed_extra``,
+    visits them in a hashed (uniformly random) order and returns the first
+    that is not a copy of the query and lies in its window, checking a block
+    at a time; the first non-copy when none lies in the window (relaxed).
     """
-    everything = np.arange(search.n_bank_)
-    ok = _allowed(labels, np.full(search.n_bank_, query_label),
-                  np.broadcast_to(taken, (search.n_bank_, taken.shape[0])), everything,
-                  np.full(search.n_bank_, row), allowed_extra)
-    choices = np.flatnonzero(ok)
+    everything = np.arange(*pool)
+    n = everything.size
+    ok = _allowed(search, exclusion[np.zeros(n, dtype=np.int64)],
+                  np.broadcast_to(taken, (n, taken.shape[0])), everything,
+                  np.full(n, row), allowed_extra)
+    choices = everything[ok]
     order = choices[np.argsort(hash_uint64(seed, np.uint64(key), slot, stream, choices))]
+    fallback = None
     for start in range(0, order.size, 256):
         block = order[start:start + 256]
         d = search.pair_distances(query[None, :], block[None, :])[0]
         good = np.flatnonzero(d > 0)
-        if good.size:
-            return block[good[0]], d[good[0]]
+        if good.size and fallback is None:
+            fallback = (block[good[0]], d[good[0]])
+        inside = np.flatnonzero((d > 0) & _inside(d, floor, ceiling, np.full(d.size, row)))
+        if inside.size:
+            return block[inside[0]], d[inside[0]], 0
+    if fallback is not None:
+        return fallback[0], fallback[1], 1
     raise ValueError(
-        "Not enough allowed negatives: an anchor has no bank id left that is "
-        "not itself, its positive, a same-label row, a copy of it or already "
+        "Not enough allowed negatives: an anchor has no bank id left in the pool that "
+        "is not itself, its positive, a same-label row, a copy of it or already "
         f"picked or over max_negative_uses (n_negatives slot {slot}). Lower "
-        "n_negatives, raise max_negative_uses or add data."
+        "n_negatives, raise max_negative_uses, widen negative_pool or add data."
     )
 
 
-def _allowed(labels, query_labels, taken, cand, rows, allowed_extra):
+def _allowed(search, exclusion, taken, cand, rows, allowed_extra):
     ok = ~(taken == cand[:, None]).any(axis=1)
-    if labels is not None:
-        ok &= ~((query_labels >= 0) & (labels[cand] == query_labels))
+    if search.groups_ is not None:
+        ok &= ~search.groups_.excluded(exclusion.labels, exclusion.classes, cand[:, None])[:, 0]
     if allowed_extra is not None:
         ok &= allowed_extra(rows, cand)
     return ok
 
 
-def cap_negative_uses(search: NeighborSearch, queries, keys, query_labels, mined: MinedChunk,
-                      order: np.ndarray, max_uses: int, seed: int) -> int:
+def cap_negative_uses(search: NeighborSearch, rows_of, mined: MinedChunk, order: np.ndarray,
+                      max_uses: int, seed: int) -> int:
     """Replace picks of bank ids already used ``max_uses`` times; returns the count.
 
     Anchors are visited in ``order`` (ascending anchor index), so the outcome is
     deterministic. A capped hard pick moves to the next unused candidate of its
     window; a capped random pick (or a hard one whose window is spent) is
-    redrawn at random among ids still under the cap.
+    redrawn at random among ids still under the cap. ``rows_of[[row]]`` gives
+    ``(prepared query, (exclusion, key, positive))`` of one anchor, on demand.
     """
     uses = np.zeros(search.n_bank_, dtype=np.int64)
     n_replaced = 0
-    under_cap = lambda rows, ids: uses[ids] < max_uses
+
+    def under_cap(rows, ids):
+        return uses[ids] < max_uses
+
     for row in order:
         for slot in range(mined.negatives.shape[1]):
             pick = mined.negatives[row, slot]
@@ -215,18 +276,18 @@ def cap_negative_uses(search: NeighborSearch, queries, keys, query_labels, mined
                 n_replaced += 1
                 pick = _next_in_window(mined, row, uses, max_uses) \
                     if not mined.is_random[row, slot] else -1
+                query, (exclusion, key, _) = rows_of[[row]]
                 if pick < 0:
                     mined.is_random[row, slot] = True
-                    ids, dist = draw_random(
-                        search, queries[[row]], keys[[row]], query_labels[[row]],
-                        mined.negatives[[row]], slot, seed, stream=_STREAM_CAP,
-                        allowed_extra=under_cap,
-                    )
-                    pick = ids[0]
-                    mined.distances[row, slot] = dist[0]
+                    draw = draw_random(search, query, key, exclusion, mined.negatives[[row]],
+                                       slot, seed, stream=_STREAM_CAP, allowed_extra=under_cap)
+                    pick = draw.ids[0]
+                    mined.distances[row, slot] = draw.distances[0]
+                    mined.n_redrawn[row] += draw.n_redrawn[0]
+                    mined.n_relaxed[row] += draw.relaxed[0]
                 else:
                     mined.distances[row, slot] = search.pair_distances(
-                        queries[[row]], np.array([[pick]]))[0, 0]
+                        query, np.array([[pick]]))[0, 0]
                 mined.negatives[row, slot] = pick
             uses[pick] += 1
     return n_replaced

@@ -2,33 +2,52 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..neighbors import ALGORITHMS, METRICS, NeighborSearch
-from ..neighbors._chunking import chunk_rows
 from ..utils._persistence import _VersionedState, restore_state_on_error
 from ..utils._validation import check_indices, validate_pairs, validate_queries
-from ._hashing import row_keys
-from ._picking import MinedChunk, cap_negative_uses, mine_chunk
-from ._preprocess import apply_preprocessor, fit_preprocessor
+from ._anchors import index_anchors
+from ._batch import mine_rows
+from ._checks import (
+    check_anchor_groups,
+    check_enough_negatives,
+    check_fit_options,
+    refuse_text_counters,
+    warn_scale_mismatch,
+    warn_short_anchors,
+)
+from ._guards import warn_ratio_on_unit_rows
+from ._preprocess import fit_preprocessor
+
+_POOLS = ("both", "counters", "points")
 
 
-class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
+class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _VersionedState,
+                            BaseEstimator):
     """Mine hard and random negatives for paired embeddings.
 
     ``fit(point, counter)`` indexes the bank ``np.vstack([point, counter])``;
     ``transform`` returns, for each anchor, ``n_negatives`` distinct *bank
-    ids*: each is, with probability ``random_rate``, drawn uniformly from the
-    allowed bank ids, and otherwise taken from the anchor's nearest allowed
-    neighbours (a hard negative). An anchor never receives itself, its own
-    positive, or a copy of itself (distance 0).
+    ids* from ``negative_pool``: each is, with probability ``random_rate``,
+    drawn uniformly from the allowed ids, and otherwise taken from the
+    anchor's nearest allowed neighbours (a hard negative). Rows of ``X``
+    equal to a fitted point (or counter) are recognised as that anchor: an
+    anchor never receives itself, any of its positives, or a copy of itself.
 
     Read more in the user guide (``docs/user_guide.rst``).
 
@@ -50,13 +69,32 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
     skip_nearest : int, default=0
         Allowed candidates to skip before the window starts
         (sentence-transformers' ``range_min``).
+    negative_pool : {"both", "counters", "points"}, default="both"
+        Where negatives come from: the whole bank (the prototype's two
+        pools), the counters only (what a query -> document retriever is
+        tested against: see the user guide's "which pool, which guard") or
+        the points only. Ids stay bank ids.
     positive_margin : float in (0, 1] or None, default=None
-        Positive-aware false-negative guard (NV-Retriever's TopK-PercPos), for
-        anchors whose positive is known (paired ``fit`` and ``indices``): with
-        ``metric="cosine"`` a hard candidate is skipped when its similarity to
-        the anchor is at least ``positive_margin`` times the positive's; with
-        ``metric="euclidean"`` when its distance is at most the positive's
-        divided by ``positive_margin``. Random negatives are not filtered.
+        Relative false-negative guard (NV-Retriever's TopK-PercPos) against
+        the anchor's closest positive. ``metric="cosine"``: skip a candidate
+        whose similarity ``s >= s_pos - (1 - positive_margin) |s_pos|``
+        (``s >= 0.95 s_pos`` for ``positive_margin=0.95`` and a positive
+        similarity; sign-safe). ``metric="euclidean"``: skip ``d <= d_pos /
+        positive_margin`` (a distance ratio: on unit-norm rows use cosine
+        for the similarity rule; a GuardScaleWarning says so).
+    absolute_margin : float >= 0 or None, default=None
+        Absolute false-negative guard (sentence-transformers'
+        ``absolute_margin``): cosine: skip ``s > s_pos - absolute_margin``;
+        euclidean: skip ``d < d_pos + absolute_margin``.
+    min_distance : float >= 0 or None, default=None
+        Skip negatives closer than this (cosine distance is ``1 - s``:
+        sentence-transformers' ``max_score=m`` is ``min_distance=1 - m``).
+    max_distance : float >= 0 or None, default=None
+        Skip negatives farther than this (``min_score=m`` is
+        ``max_distance=1 - m`` under cosine).
+    guard_random_negatives : bool, default=True
+        Apply the guards above to random picks too (a random pick that fails
+        them is drawn again); False applies them to hard picks only.
     max_negative_uses : int or None, default=None
         Cap on how many anchors of one ``transform`` call may receive the same
         bank id (hub items otherwise become everyone's negative). Anchors are
@@ -76,14 +114,19 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
         Leaf size of the ball/kd tree (the prototype used 2).
     search_params : dict or None, default=None
         HNSW options: ``M``, ``ef_construction``, ``ef_search``.
-    device : str, default="cpu"
+    device : str or torch.device, default="cpu"
         Torch device for brute-force search ("cuda" for a GPU).
     preprocessor : transformer or None, default=None
         Fitted on points and counters stacked, and applied to both sides and
-        to every query (a ``PCA`` or normaliser in front of mining).
+        to every query (a ``PCA`` or normaliser in front of mining). A
+        Pipeline step in front of the sampler would transform the points
+        only.
     random_state : int, RandomState instance or None, default=None
         Seeds every random choice. An anchor's picks depend only on the seed
         and the anchor itself (its index, or its content for new queries).
+        An int repeats the same draws on every call; a ``RandomState``
+        instance draws afresh on every call (scikit-learn's convention): use
+        one for an epoch loop that is reproducible from one seed.
     n_jobs : int or None, default=None
         Threads for tree and HNSW searches. Brute force uses torch's threads.
 
@@ -96,23 +139,28 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
         names.
     n_pairs_ : int
         Number of fitted anchors (pairs in paired mode, rows otherwise).
+    n_anchor_groups_ : int
+        Number of distinct anchors (pairs with copied points, or sharing an
+        ``anchor_groups`` label, are one anchor with several positives).
     mode_ : {"paired", "labels", "rows"}
         How ``y`` was read: a counter matrix, a label vector, or None.
     preprocessor_ : transformer or None
         The fitted clone of ``preprocessor``.
     search_ : NeighborSearch
-        The index over the bank.
+        The index over the bank (its candidates: ``negative_pool``).
     negative_distances_ : ndarray of shape (n_pairs_, n_negatives)
         After ``fit_transform``: distance from each anchor to each negative.
     negative_gap_ : ndarray of shape (n_pairs_, n_negatives) or None
         After ``fit_transform`` in paired mode: negative distance minus the
-        anchor's positive distance (negative values flag likely false
-        negatives).
+        anchor's closest positive distance (negative values flag likely
+        false negatives).
     negative_is_random_ : ndarray of bool of shape (n_pairs_, n_negatives)
         After ``fit_transform``: which negatives were drawn at random.
     n_skipped_ : dict
-        After ``fit_transform``: candidates skipped by each guard
-        (``"copies"``, ``"positive_margin"``, ``"max_negative_uses"``).
+        After ``fit_transform``: hard candidates skipped as ``"copies"`` and
+        by the ``"guards"``, random picks drawn again by the guards
+        (``"random_redrawn"``) or left unguarded because nothing passed
+        (``"random_relaxed"``), and picks replaced by ``"max_negative_uses"``.
     short_anchors_ : ndarray of int64
         After ``fit_transform``: anchors with fewer allowed hard candidates
         than hard slots (the missing ones were drawn at random).
@@ -130,10 +178,12 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
     >>> point = rng.normal(size=(6, 4))
     >>> counter = point + 0.01 * rng.normal(size=(6, 4))
     >>> sampler = HybridNegativeSampler(random_rate=0.0, random_state=0)
-    >>> negatives = sampler.fit_transform(point, counter)
+    >>> negatives = sampler.fit(point, counter).transform(point)
     >>> negatives.shape, negatives.dtype
     ((6, 1), dtype('int64'))
     >>> bool(np.all(negatives[:, 0] % 6 != np.arange(6)))  # never self/positive
+    True
+    >>> bool(np.array_equal(negatives, sampler.fit_transform(point, counter)))
     True
     """
 
@@ -143,29 +193,40 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
         "n_candidates": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "hard_selection": [StrOptions({"nearest", "uniform"})],
         "skip_nearest": [Interval(numbers.Integral, 0, None, closed="left")],
+        "negative_pool": [StrOptions(set(_POOLS))],
         "positive_margin": [Interval(numbers.Real, 0, 1, closed="right"), None],
+        "absolute_margin": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "min_distance": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "max_distance": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "guard_random_negatives": ["boolean"],
         "max_negative_uses": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "metric": [StrOptions(set(METRICS))],
         "algorithm": [StrOptions(set(ALGORITHMS))],
         "leaf_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "search_params": [dict, None],
-        "device": [str],
+        "device": [str, torch.device],
         "preprocessor": [HasMethods(["fit", "transform"]), None],
         "random_state": ["random_state"],
         "n_jobs": [numbers.Integral, None],
     }
 
     def __init__(self, *, n_negatives=1, random_rate=0.8, n_candidates=None,
-                 hard_selection="nearest", skip_nearest=0, positive_margin=None,
-                 max_negative_uses=None, metric="euclidean", algorithm="auto",
-                 leaf_size=40, search_params=None, device="cpu", preprocessor=None,
-                 random_state=None, n_jobs=None):
+                 hard_selection="nearest", skip_nearest=0, negative_pool="both",
+                 positive_margin=None, absolute_margin=None, min_distance=None,
+                 max_distance=None, guard_random_negatives=True, max_negative_uses=None,
+                 metric="euclidean", algorithm="auto", leaf_size=40, search_params=None,
+                 device="cpu", preprocessor=None, random_state=None, n_jobs=None):
         self.n_negatives = n_negatives
         self.random_rate = random_rate
         self.n_candidates = n_candidates
         self.hard_selection = hard_selection
         self.skip_nearest = skip_nearest
+        self.negative_pool = negative_pool
         self.positive_margin = positive_margin
+        self.absolute_margin = absolute_margin
+        self.min_distance = min_distance
+        self.max_distance = max_distance
+        self.guard_random_negatives = guard_random_negatives
         self.max_negative_uses = max_negative_uses
         self.metric = metric
         self.algorithm = algorithm
@@ -178,7 +239,8 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
 
     @restore_state_on_error
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X: ArrayLike, y: ArrayLike | None = None) -> HybridNegativeSampler:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, *,
+            anchor_groups: ArrayLike | None = None) -> HybridNegativeSampler:
         """Index the bank of points and counters.
 
         Parameters
@@ -191,6 +253,12 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
             row ``i`` of ``y`` is the positive of anchor ``i``); or a label per
             row (label mode: the bank is ``X`` and rows sharing a label are
             never each other's negatives); or None (the bank is ``X``).
+        anchor_groups : array-like of shape (n_pairs,) or None, default=None
+            Paired mode: pairs sharing a value are one anchor with several
+            positives (none of them is ever a negative of any of its rows).
+            Pairs whose points are copies of each other are grouped without
+            it. Routed through a ``Pipeline`` with
+            ``set_fit_request(anchor_groups=True)``.
 
         Returns
         -------
@@ -198,33 +266,50 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
             The fitted sampler.
         """
         X, y = validate_pairs(self, X, y, reset=True)
-        self._fit_bank(X, y)
+        self._fit_bank(X, y, anchor_groups)
         return self
 
-    def _fit_bank(self, X, y):
+    def _fit_bank(self, X, y, anchor_groups):
         paired = y is not None and y.ndim == 2
         self.mode_ = "paired" if paired else ("labels" if y is not None else "rows")
+        if not paired and y is not None:
+            refuse_text_counters(y)
+        check_fit_options(self, anchor_groups)
+        if anchor_groups is not None:
+            anchor_groups = check_anchor_groups(anchor_groups, X.shape[0])
+        if paired:
+            warn_scale_mismatch(X, y)
+        self._anchors = index_anchors(X, y, self.mode_, anchor_groups)
         self.preprocessor_, X, counter = fit_preprocessor(
             self.preprocessor, X, y if paired else None
         )
         n_rows = X.shape[0]
-        if paired:
-            bank = np.vstack([X, counter])
-            labels = np.concatenate([np.arange(n_rows), np.arange(n_rows)])
-        else:
-            bank = X
-            labels = np.arange(n_rows) if y is None else np.unique(y, return_inverse=True)[1]
-        labels = labels.astype(np.int64)
-        self._check_enough_negatives(n_rows, bank.shape[0], labels)
-        if self.positive_margin is not None and not paired:
-            raise ValueError(
-                "positive_margin needs paired data (y = counter embeddings of shape "
-                f"(n_pairs, n_features)); got y in {self.mode_!r} mode."
-            )
+        bank = np.vstack([X, counter]) if paired else X
+        warn_ratio_on_unit_rows(bank, self.metric, self.positive_margin)
+        pool = {"both": None, "counters": (n_rows, 2 * n_rows),
+                "points": (0, n_rows)}[self.negative_pool]
         self.n_pairs_ = n_rows
-        self.search_ = self.make_search().fit(bank, labels, input_name="X and y")
-        # Each fitted anchor's label code, for transform(..., indices=...).
-        self._anchor_labels = labels[:n_rows]
+        self.n_anchor_groups_ = int(self._anchors.labels[:n_rows].max()) + 1 if paired \
+            else int(np.unique(self._anchors.labels).size)
+        self.search_ = self.make_search().fit(
+            bank, self._anchors.labels, input_name="X and y", pool=pool,
+            extra_ptr=self._anchors.extra_ptr, extra_ids=self._anchors.extra_ids)
+        self._check_sizes()
+
+    def _check_sizes(self):
+        """Parameters that depend on the fitted bank (re-checked at transform)."""
+        if self.n_candidates is not None and self.n_candidates < self.n_negatives:
+            raise ValueError(
+                f"n_candidates must be >= n_negatives ({self.n_negatives}) so that "
+                f"the window holds every hard negative; got {self.n_candidates}."
+            )
+        if self.min_distance is not None and self.max_distance is not None and \
+                self.max_distance < self.min_distance:
+            raise ValueError(
+                f"max_distance must be >= min_distance; got max_distance="
+                f"{self.max_distance} and min_distance={self.min_distance}.")
+        check_enough_negatives(self.search_, self.n_negatives, self.negative_pool,
+                               self.n_pairs_)
 
     def make_search(self, device=None) -> NeighborSearch:
         """An unfitted :class:`~sknegsample.neighbors.NeighborSearch` with these settings.
@@ -234,63 +319,62 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
         """
         return NeighborSearch(metric=self.metric, algorithm=self.algorithm,
                               leaf_size=self.leaf_size,
-                              device=self.device if device is None else device,
+                              device=str(self.device) if device is None else device,
                               search_params=self.search_params, n_jobs=self.n_jobs)
 
-    def _check_enough_negatives(self, n_rows, n_bank, labels):
-        largest_group = int(np.bincount(labels).max())
-        available = n_bank - largest_group
-        if available < self.n_negatives:
-            raise ValueError(
-                f"n_negatives={self.n_negatives} needs at least that many allowed "
-                f"negatives per anchor, but fit got n_samples={n_rows}: the bank has "
-                f"{n_bank} rows and an anchor "
-                f"may not receive {largest_group} of them (itself, its positive or "
-                f"its label group): only {available} allowed. Pass more pairs or "
-                "lower n_negatives."
-            )
-        if self.n_candidates is not None and self.n_candidates < self.n_negatives:
-            raise ValueError(
-                f"n_candidates must be >= n_negatives ({self.n_negatives}) so that "
-                f"the window holds every hard negative; got {self.n_candidates}."
-            )
-
-    def transform(self, X: ArrayLike, indices: ArrayLike | None = None) -> np.ndarray:
+    def transform(self, X: ArrayLike, indices: ArrayLike | None = None, *,
+                  return_info: bool = False):
         """Mine negatives for each row of ``X``.
 
         Parameters
         ----------
         X : array-like of shape (n_queries, n_features)
-            Anchor embeddings.
+            Anchor embeddings. A row equal (after rounding to float32) to a
+            fitted point is that anchor: it never receives itself, its
+            positives or its anchor group, and its random picks are those of
+            ``fit_transform``; a row equal to a fitted counter is treated the
+            same way, its point(s) being its positives. Other rows are new
+            queries: only their copies are excluded.
         indices : array-like of int of shape (n_queries,) or None, default=None
             Position of each row among the fitted anchors (the prototype's
-            ``(index, embedding)`` input). Anchor ``indices[r]`` then never
-            receives itself or its positive (or its label group), and its
-            random picks follow its index. Without it rows are new queries:
-            only copies of them are excluded. Routed through a ``Pipeline``
-            with ``set_transform_request(indices=True)``.
+            ``(index, embedding)`` input); it wins over recognition. Routed
+            through a ``Pipeline`` with ``set_transform_request(indices=True)``.
+        return_info : bool, default=False
+            Also return the call's diagnostics (for an epoch loop's logs).
 
         Returns
         -------
         negatives : ndarray of int64 of shape (n_queries, n_negatives)
             Bank ids: ``id < n_pairs_`` is point ``id``, otherwise counter
             ``id - n_pairs_`` (paired mode); row ids of ``X`` otherwise.
+        info : Bunch
+            Only with ``return_info=True``: ``negative_distances``,
+            ``negative_gap`` (None outside paired mode; nan for new
+            queries), ``negative_is_random``, ``n_skipped``,
+            ``short_anchors`` (as the fitted attributes of
+            :meth:`fit_transform`) and ``anchors`` (bank row each query was
+            taken as, -1 for new queries).
         """
-        return self._mine(X, indices)[0].negatives
+        negatives, info = self._mine(X, indices)
+        return (negatives, info) if return_info else negatives
 
     @restore_state_on_error
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
+    def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None, *,
+                      anchor_groups: ArrayLike | None = None) -> np.ndarray:
         """Fit, then mine negatives for every training anchor.
 
-        Equivalent to ``fit(X, y).transform(X, indices=np.arange(len(X)))``,
-        and stores the mining diagnostics as fitted attributes.
+        Equivalent to ``fit(X, y).transform(X)`` (and to ``transform(X,
+        indices=np.arange(len(X)))``), and stores the mining diagnostics as
+        fitted attributes.
 
         Parameters
         ----------
         X : array-like of shape (n_pairs, n_features)
             Point (anchor) embeddings.
         y : array-like of shape (n_pairs, n_features), (n_pairs,) or None
+            See :meth:`fit`.
+        anchor_groups : array-like of shape (n_pairs,) or None, default=None
             See :meth:`fit`.
 
         Returns
@@ -299,14 +383,14 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
             Bank ids, as in :meth:`transform`.
         """
         X, y = validate_pairs(self, X, y, reset=True)
-        self._fit_bank(X, y)
-        mined, skipped, positive = self._mine(X, np.arange(self.n_pairs_), validate=False)
-        self.negative_distances_ = mined.distances
-        self.negative_is_random_ = mined.is_random
-        self.negative_gap_ = None if positive is None else mined.distances - positive[:, None]
-        self.n_skipped_ = skipped
-        self.short_anchors_ = np.flatnonzero(mined.short)
-        return mined.negatives
+        self._fit_bank(X, y, anchor_groups)
+        negatives, info = self._mine(X, np.arange(self.n_pairs_), validate=False)
+        self.negative_distances_ = info.negative_distances
+        self.negative_is_random_ = info.negative_is_random
+        self.negative_gap_ = info.negative_gap
+        self.n_skipped_ = info.n_skipped
+        self.short_anchors_ = info.short_anchors
+        return negatives
 
     def _mine(self, X, indices, validate=True):
         check_is_fitted(self)
@@ -315,73 +399,44 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
             # meant to change between epochs): check them again, so that a bad
             # value fails here with sklearn's message, not deep in the mining.
             self._validate_params()
-            self._check_enough_negatives(self.n_pairs_, self.search_.n_bank_,
-                                         self.search_.groups_.labels)
+            check_fit_options(self, None)
+            self._check_sizes()
             X = validate_queries(self, X)
         indices = check_indices(indices, n_queries=X.shape[0], n_indexable=self.n_pairs_)
-        search = self.search_
-        queries = search.prepare_queries(apply_preprocessor(self.preprocessor_, X), "X")
-        if indices is None:
-            keys = row_keys(X)
-            labels = np.full(X.shape[0], -1, dtype=np.int64)
-        else:
-            keys = indices.astype(np.uint64)
-            labels = self._anchor_labels[indices]
-        positive = None
-        if self.mode_ == "paired" and indices is not None:
-            positive = search.pair_distances(queries, (indices + self.n_pairs_)[:, None])[:, 0]
-        min_distance = None
-        if self.positive_margin is not None and positive is not None:
-            min_distance = self._margin_distance(positive)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        mined = self._mine_in_chunks(queries, keys, labels, min_distance, seed,
-                                     _first_bank_row(indices))
-        n_capped = 0
-        if self.max_negative_uses is not None:
-            order = np.argsort(indices if indices is not None else np.arange(len(X)),
-                               kind="stable")
-            n_capped = cap_negative_uses(search, queries, keys, labels, mined, order,
-                                         self.max_negative_uses, seed)
-        skipped = {
-            "copies": int(mined.n_copies.sum()),
-            "positive_margin": int(mined.n_below.sum()),
-            "max_negative_uses": int(n_capped),
-        }
-        return mined, skipped, positive
-
-    def _margin_distance(self, positive):
-        if self.metric == "cosine":
-            # similarity = 1 - distance; skip sim >= margin * positive sim.
-            return 1.0 - self.positive_margin * (1.0 - positive)
-        return positive / self.positive_margin
-
-    def _mine_in_chunks(self, queries, keys, labels, min_distance, seed,
-                        first_bank_row=None) -> MinedChunk:
-        window = self.n_candidates if self.n_candidates is not None else self.n_negatives
-        # Bound the per-chunk bookkeeping (window, draws) by working_memory;
-        # the search inside bounds its own scratch the same way.
-        rows = chunk_rows(
-            8 * (queries.shape[1] + 4 * (self.skip_nearest + window + self.n_negatives)),
-            queries.shape[0],
+        batch = mine_rows(self, X, indices, seed)
+        mined = batch.mined
+        warn_short_anchors(self, mined)
+        paired = self.mode_ == "paired"
+        info = Bunch(
+            negative_distances=mined.distances,
+            negative_is_random=mined.is_random,
+            negative_gap=mined.distances - batch.positive[:, None] if paired else None,
+            n_skipped={
+                "copies": int(mined.n_copies.sum()),
+                "guards": int(mined.n_below.sum()),
+                "random_redrawn": int(mined.n_redrawn.sum()),
+                "random_relaxed": int(mined.n_relaxed.sum()),
+                "max_negative_uses": int(batch.n_capped),
+            },
+            short_anchors=np.flatnonzero(mined.short),
+            anchors=batch.anchors,
         )
-        parts = []
-        for start in range(0, queries.shape[0], rows):
-            sl = slice(start, min(start + rows, queries.shape[0]))
-            # Anchors that are consecutive bank rows let the search score
-            # each pair of them once (NeighborSearch.kneighbors, bank_rows).
-            bank_rows = None if first_bank_row is None else \
-                slice(first_bank_row + sl.start, first_bank_row + sl.stop)
-            parts.append(mine_chunk(
-                self.search_, queries[sl], keys[sl], labels[sl],
-                None if min_distance is None else min_distance[sl],
-                n_negatives=self.n_negatives, random_rate=self.random_rate,
-                window=window, skip=self.skip_nearest, hard_selection=self.hard_selection,
-                seed=seed, bank_rows=bank_rows,
-            ))
-        if not parts:
-            raise ValueError("X must contain at least one row; got 0.")
-        return MinedChunk(*(np.concatenate([getattr(p, f) for p in parts])
-                            for f in MinedChunk.__dataclass_fields__))
+        return mined.negatives, info
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # Files saved before a parameter existed: its default (the behaviour
+        # they were saved with).
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.default is not param.empty and name not in self.__dict__:
+                setattr(self, name, param.default)
+
+    @property
+    def _n_features_out(self):
+        """One output column per negative (for ``get_feature_names_out``)."""
+        check_is_fitted(self)  # NotFittedError is an AttributeError: hasattr is False
+        return self.n_negatives
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -389,17 +444,3 @@ class HybridNegativeSampler(TransformerMixin, _VersionedState, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []
         tags.target_tags.required = False
         return tags
-
-
-def _first_bank_row(indices) -> int | None:
-    """Bank row of the first anchor when ``indices`` are consecutive, else None.
-
-    Anchor ``i`` is bank row ``i`` in every mode (the points come first in
-    paired mode); the search still checks that the rows are equal.
-    """
-    if indices is None or len(indices) == 0:
-        return None
-    start = int(indices[0])
-    if not np.array_equal(indices, np.arange(start, start + len(indices))):
-        return None
-    return start

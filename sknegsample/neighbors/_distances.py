@@ -78,3 +78,25 @@ def matmul_epsilon(precision: str) -> float:
     """
     return {"highest": _EPS32, "high": 2.0**-10, "medium": 2.0**-7}.get(precision, 2.0**-7)
 
+
+
+# Banks whose largest row norm lies outside [2**-16, 2**16] are searched
+# scaled by a power of two: squared values of ~1e-30 underflow float32 to 0
+# (every estimate ties, and the completeness check re-queried every row
+# against the whole bank: 30 s instead of 0.5 s at 4000 x 32).
+_SCALE_RANGE = 16
+
+
+def power_of_two_scale(max_norm: float) -> float:
+    """A power of two that brings ``max_norm`` into [0.5, 1), or 1.0 when not needed.
+
+    Multiplying by a power of two is exact (no rounding), and distances are
+    scale-equivariant, so the float32 search of the scaled bank orders
+    candidates as the unscaled one would without underflow or overflow.
+    """
+    if not np.isfinite(max_norm) or max_norm <= 0:
+        return 1.0
+    exponent = np.frexp(max_norm)[1]
+    if -_SCALE_RANGE <= exponent <= _SCALE_RANGE:
+        return 1.0
+    return float(np.ldexp(1.0, -int(exponent)))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..mining._hashing import hash_uniform
-from ..mining._picking import draw_random
+from ..mining._picking import Exclusion, draw_random
 from ..neighbors import NeighborSearch
 
 # Hash streams (distinct from the sampler's 1-4).
@@ -206,9 +206,11 @@ def _draw_random_slots(search, queries, keys, pkeys, copy_ids, result, seed, tea
             return ~is_positive(pkeys, todo[rows], cand, n_corpus) & \
                 (cand != copy_ids[todo[rows]])
 
-        ids, dist = draw_random(search, queries[todo], keys[todo], no_labels[todo],
-                                result.ids[todo], slot, seed, stream=_STREAM_RANDOM,
-                                allowed_extra=not_positive)
+        draw = draw_random(search, queries[todo], keys[todo],
+                           Exclusion(no_labels[todo], no_labels[todo], guard_random=False),
+                           result.ids[todo], slot, seed, stream=_STREAM_RANDOM,
+                           allowed_extra=not_positive)
+        ids, dist = draw.ids, draw.distances
         result.ids[todo, slot] = ids
         result.scores[todo, slot] = 1.0 - dist if teacher is None else teacher(todo, ids)
 

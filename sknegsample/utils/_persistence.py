@@ -57,6 +57,7 @@ FORMATS = ("skops", "joblib")
 #: A user's own preprocessor or custom head adds its types: pass them as
 #: ``trusted`` after checking them with ``skops.io.get_untrusted_types``.
 TRUSTED_TYPES = (
+    "sknegsample.mining._anchors.AnchorIndex",
     "sknegsample.mining._sampler.HybridNegativeSampler",
     "sknegsample.neighbors._labels.LabelGroups",
     "sknegsample.neighbors._search.NeighborSearch",

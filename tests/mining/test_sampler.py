@@ -8,6 +8,7 @@ from sklearn.pipeline import Pipeline
 
 from sknegsample import HybridNegativeSampler, bank_ids_to_pairs, decaying_random_rate
 from sknegsample.datasets import make_pairs
+from sknegsample.exceptions import GuardScaleWarning
 
 EXACT_ALGORITHMS = ["brute", "ball_tree", "kd_tree", "faiss_flat"]
 
@@ -156,8 +157,8 @@ def test_positive_margin_skips_candidates_near_the_positive():
     bank = np.vstack([point, counter])
     distance = np.linalg.norm(bank[negatives] - point[:, None, :], axis=-1)
     assert np.all(distance > positive[:, None] / 0.5)
-    assert guarded.n_skipped_["positive_margin"] > 0
-    assert plain.n_skipped_["positive_margin"] == 0
+    assert guarded.n_skipped_["guards"] > 0
+    assert plain.n_skipped_["guards"] == 0
     np.testing.assert_allclose(guarded.negative_gap_, distance - positive[:, None])
 
 
@@ -198,14 +199,17 @@ def test_diagnostics_after_fit_transform():
     expected = np.linalg.norm(bank[negatives] - point[:, None, :], axis=-1)
     np.testing.assert_allclose(sampler.negative_distances_, expected)
     assert sampler.negative_is_random_.shape == negatives.shape
-    assert set(sampler.n_skipped_) == {"copies", "positive_margin", "max_negative_uses"}
+    assert set(sampler.n_skipped_) == {"copies", "guards", "random_redrawn", "random_relaxed",
+                                       "max_negative_uses"}
     assert sampler.short_anchors_.dtype == np.int64
 
 
 def test_short_anchors_are_filled_at_random():
     point, counter = _pairs(n_pairs=4)
     sampler = HybridNegativeSampler(random_rate=0.0, n_negatives=5, skip_nearest=2)
-    negatives = sampler.fit_transform(point, counter)
+    # skip_nearest + the window exceed half the pool: said once, with the count.
+    with pytest.warns(GuardScaleWarning, match="4 of 4 anchors had fewer allowed"):
+        negatives = sampler.fit_transform(point, counter)
     assert len(sampler.short_anchors_) == 4
     assert all(len(set(row)) == 5 for row in negatives)
     assert sampler.negative_is_random_.any()

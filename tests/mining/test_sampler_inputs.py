@@ -32,7 +32,8 @@ FIT_CASES = {
     "NaN in X": (_with(POINT, 0, 0, np.nan), COUNTER, ValueError, "Input X contains NaN"),
     "inf in y": (POINT, _with(COUNTER, 1, 1, np.inf), ValueError, "Input y contains infinity"),
     "empty": (POINT[:0], COUNTER[:0], ValueError, "0 sample"),
-    "too few pairs": (POINT[:1], COUNTER[:1], ValueError, "n_negatives=1 needs"),
+    "too few pairs": (POINT[:1], COUNTER[:1], ValueError,
+                      r"negative_pool='both' leaves too few negatives for n_negatives=1"),
     "sparse X": (sp.csr_matrix(POINT), COUNTER, TypeError, "Sparse data was passed for X"),
     "sparse y": (POINT, sp.csr_matrix(COUNTER), TypeError, "Sparse data was passed for y"),
     "object words": (
@@ -67,7 +68,7 @@ def test_non_numeric_text_is_rejected_with_the_argument_name():
         ({"leaf_size": 0}, "'leaf_size' parameter"),
         ({"positive_margin": 0.0}, "'positive_margin' parameter"),
         ({"n_candidates": 1, "n_negatives": 2}, "n_candidates must be >= n_negatives"),
-        ({"n_negatives": 39}, "n_negatives=39 needs"),
+        ({"n_negatives": 39}, "too few negatives for n_negatives=39"),
         (
             {"algorithm": "brute", "search_params": {"M": 4}},
             "search_params must be empty for algorithm='brute'",

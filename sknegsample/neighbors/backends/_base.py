@@ -6,7 +6,26 @@ writes the contract down and gives the optional capabilities a default.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+
+
+@dataclass
+class DistanceWindow:
+    """Per-query squared-distance window a backend may apply before selecting.
+
+    A candidate whose *estimate* is below ``lower`` or above ``upper`` is
+    certainly outside the query's allowed window (the search widened the
+    window by the estimate's error bound): a backend that honours windows
+    (``masks_window``) drops it like an excluded id and counts the ones
+    dropped below ``lower`` in ``n_below``. Units are the backend's own
+    (the scaled float32 bank).
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    n_below: np.ndarray = field(default=None)
 
 
 class SearchBackend:
@@ -24,10 +43,14 @@ class SearchBackend:
     shares_bank_rows : bool
         Whether :meth:`bank_row_candidates` is implemented (the symmetric
         anchor block of the torch brute force).
+    masks_window : bool
+        Whether :meth:`candidates` takes a ``window`` (:class:`DistanceWindow`)
+        and drops the candidates certainly outside it before selecting.
     """
 
     estimate = "exact"
     shares_bank_rows = False
+    masks_window = False
 
     def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> SearchBackend:
         """Index the float32 copy of the bank (``bank_exact`` is the original)."""

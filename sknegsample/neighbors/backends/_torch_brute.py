@@ -16,7 +16,7 @@ import torch
 
 from ...utils._device import _loadable_device, _tensor
 from .._select import merge_smallest, smallest_per_column, smallest_per_row
-from ._base import SearchBackend
+from ._base import DistanceWindow, SearchBackend
 
 # Output widths that keep MKL's GEMM fast (see TorchBruteBackend._score_columns).
 _ALIGN = 8
@@ -48,6 +48,7 @@ class TorchBruteBackend(SearchBackend):
     # Squared-distance estimates carry float32 rounding (see _search).
     estimate = "float32"
     shares_bank_rows = True
+    masks_window = True
 
     def __init__(self, device: str = "cpu"):
         self.device = device
@@ -131,11 +132,14 @@ class TorchBruteBackend(SearchBackend):
         return blocks, offset
 
     def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None,
-                   scratch=None):
+                   scratch=None, window: DistanceWindow | None = None):
         q = _tensor(queries32, self.device)
-        blocks, _ = self._score_columns(q, 0, self._bank.shape[0], scratch)
-        values, ids = _smallest_in_blocks(blocks, k, exclude_rows, exclude_cols)
         q_sq = (q * q).sum(dim=1, keepdim=True)
+        blocks, _ = self._score_columns(q, 0, self._bank.shape[0], scratch)
+        bounds = None if window is None else _block_bounds(window, q_sq)
+        values, ids = _smallest_in_blocks(blocks, k, exclude_rows, exclude_cols, bounds)
+        if window is not None:
+            window.n_below = bounds[2].cpu().numpy().astype(np.int64)
         return _candidates_to_numpy(ids, values + q_sq)
 
     def bank_row_candidates(self, start, stop, k, exclude_rows=None, exclude_cols=None,
@@ -194,16 +198,19 @@ class TorchBruteBackend(SearchBackend):
         return _candidates_to_numpy(best_ids, best)
 
 
-def _smallest_in_blocks(blocks, k, exclude_rows=None, exclude_cols=None):
+def _smallest_in_blocks(blocks, k, exclude_rows=None, exclude_cols=None, bounds=None):
     """The ``k`` smallest scores of each row across ``[(first id, block)]``, with ids.
 
-    Excluded ``(row, bank id)`` pairs are set to ``inf`` first.
+    Excluded ``(row, bank id)`` pairs are set to ``inf`` first, then scores
+    outside ``bounds`` (see :func:`_block_bounds`).
     """
     values = ids = None
     for lo, block in blocks:
         if exclude_rows is not None and len(exclude_rows):
             inside = (exclude_cols >= lo) & (exclude_cols < lo + block.shape[1])
             _exclude(block, exclude_rows[inside], exclude_cols[inside] - lo)
+        if bounds is not None:
+            _mask_outside(block, *bounds)
         block_values, cols = smallest_per_row(block, k)
         block_ids = torch.where(cols >= 0, cols + lo, -1)
         if values is None:
@@ -211,6 +218,40 @@ def _smallest_in_blocks(blocks, k, exclude_rows=None, exclude_cols=None):
         else:
             values, ids = merge_smallest(values, ids, block_values, block_ids)
     return values, ids
+
+
+# Rows masked at a time: the boolean scratch of the comparison stays small
+# (256 x 40k = 10 MB) next to the working_memory-sized score block.
+_MASK_ROWS = 256
+
+
+def _block_bounds(window: DistanceWindow, q_sq: torch.Tensor):
+    """Score thresholds ``(low, high, n_below)`` for a window, in block units.
+
+    A block holds ``|b|^2 - 2 q.b``, the estimate less ``|q|^2``. Each row's
+    thresholds are rounded outwards to float32 (one ulp), so a masked score
+    is certainly outside the window the search asked for.
+    """
+    norms = q_sq[:, 0].cpu().numpy().astype(np.float64)
+    low = np.nextafter((window.lower - norms).astype(np.float32), np.float32(-np.inf))
+    high = np.nextafter((window.upper - norms).astype(np.float32), np.float32(np.inf))
+    device = q_sq.device
+    n_below = torch.zeros(len(norms), dtype=torch.int64, device=device)
+    return (torch.from_numpy(low).to(device)[:, None] if np.isfinite(low).any() else None,
+            torch.from_numpy(high).to(device)[:, None] if np.isfinite(high).any() else None,
+            n_below)
+
+
+def _mask_outside(block: torch.Tensor, low, high, n_below) -> None:
+    """Set scores below ``low`` or above ``high`` to ``inf``; count those below."""
+    for r0 in range(0, block.shape[0], _MASK_ROWS):
+        rows = block[r0:r0 + _MASK_ROWS]
+        if low is not None:
+            below = rows < low[r0:r0 + _MASK_ROWS]
+            n_below[r0:r0 + _MASK_ROWS] += below.sum(dim=1)
+            rows.masked_fill_(below, math.inf)
+        if high is not None:
+            rows.masked_fill_(rows > high[r0:r0 + _MASK_ROWS], math.inf)
 
 
 def _aligned_empty(size: int) -> np.ndarray:

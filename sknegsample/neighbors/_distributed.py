@@ -35,13 +35,22 @@ failed (:class:`_Remote`).
 from __future__ import annotations
 
 import math
+import time
 import weakref
 
 import numpy as np
 from joblib.parallel import get_active_backend
 
 from ._chunking import chunk_rows
-from ._merge import EXACT_ALGORITHMS, fit_shard, merge_results, search_params, shard_kneighbors
+from ._merge import (
+    EXACT_ALGORITHMS,
+    empty_result,
+    extras_coo,
+    fit_shard,
+    merge_results,
+    search_params,
+    shard_kneighbors,
+)
 
 # Rounds of resubmission after lost data before giving up.
 _ATTEMPTS = 4
@@ -58,28 +67,27 @@ def active_client():
     return getattr(backend, "client", None)
 
 
-def kneighbors_on_cluster(search, queries, k, query_labels=None, min_distance=None,
-                          working_memory=None, bank_rows=None):
+def kneighbors_on_cluster(search, queries, k, args: dict):
     """:meth:`NeighborSearch.kneighbors` as cluster tasks, or None to run it here.
 
-    None when no Dask backend is active or the algorithm is approximate
-    (HNSW and IVF answer per index; their queries go through joblib slices).
+    ``args`` are the call's keyword arguments. None when no Dask backend is
+    active or the algorithm is approximate (HNSW and IVF answer per index;
+    their queries go through joblib slices).
     """
     client = active_client()
     if client is None or search.algorithm_ not in EXACT_ALGORITHMS:
         return None
-    k = min(k, search.n_bank_)
-    if query_labels is None or search.groups_ is None:
-        query_labels = None
+    k = min(k, search.n_pool_)
+    if search.groups_ is None:
+        args = {**args, "query_labels": None, "query_classes": None}
     params = {**search_params(search), "algorithm": search.algorithm_}
+    labels = search.groups_.labels if search.groups_ is not None else None
     shards = _resident_shards(client, search, params, lambda lo, hi: search.bank_[lo:hi],
-                              search.groups_.labels if search.groups_ is not None else None)
-    return _search_blocks(shards, queries, k, query_labels, min_distance, working_memory,
-                          bank_rows)
+                              labels)
+    return _search_blocks(shards, queries, k, args)
 
 
-def sharded_on_cluster(search, queries, k, *, query_labels=None, min_distance=None,
-                       working_memory=None, bank_rows=None):
+def sharded_on_cluster(search, queries, k, args: dict):
     """:meth:`ShardedSearch.kneighbors` as cluster tasks, or None to run it here."""
     client = active_client()
     if client is None:
@@ -88,9 +96,8 @@ def sharded_on_cluster(search, queries, k, *, query_labels=None, min_distance=No
         shards = _resident_shards(client, search, search._shard_params(), search.bank_.rows,
                                   search.labels_)
     else:
-        shards = _StreamedShards(client, search, working_memory)
-    return _search_blocks(shards, queries, k, query_labels, min_distance, working_memory,
-                          bank_rows)
+        shards = _StreamedShards(client, search, args.get("working_memory"))
+    return _search_blocks(shards, queries, k, args)
 
 
 class _Remote:
@@ -125,12 +132,23 @@ class _Remote:
         if future is None or future.status in ("lost", "cancelled", "error"):
             kind, value, args = self._recipes[name]
             if kind == "data":
-                # In a list: a tuple or list alone would be scattered item by item.
-                future = self.client.scatter([value], hash=False)[0]
+                future = self._scatter(value)
             else:
                 future = self.client.submit(value, *self.resolve(args), pure=False)
             self._futures[name] = future
         return future
+
+    def _scatter(self, value):
+        for attempt in range(_ATTEMPTS):
+            try:
+                # In a list: a tuple or list alone would be scattered item by item.
+                return self.client.scatter([value], hash=False)[0]
+            except OSError:
+                # A worker that just died may still be on the scheduler's
+                # list for a moment: try again once it is gone.
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
 
     def resolve(self, args):
         return [self.get(a.name) if isinstance(a, _Ref) else a for a in args]
@@ -143,7 +161,13 @@ class _Remote:
         for _ in range(_ATTEMPTS):
             futures = {i: self.client.submit(tasks[i][0], *self.resolve(tasks[i][1]),
                                              pure=False) for i in todo}
-            wait(list(futures.values()))
+            try:
+                wait(list(futures.values()))
+            except Exception:
+                # wait() raises once every future is done if some were
+                # cancelled; those are resubmitted below.
+                if any(f.status == "pending" for f in futures.values()):
+                    raise
             todo = []
             for i, future in futures.items():
                 if future.status == "finished":
@@ -170,23 +194,31 @@ def _n_threads(client) -> int:
     return max(1, sum(w.get("nthreads", 1) for w in workers))
 
 
+def _split(client, search):
+    """``[(lo, hi)]``: the pool cut into one range per worker thread."""
+    start, stop = search.pool_range()
+    n_ranges = min(_n_threads(client), stop - start)
+    edges = np.linspace(start, stop, n_ranges + 1).astype(np.int64).tolist()
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
 class _ResidentShards:
     """One fitted shard per worker thread, kept on the cluster across calls."""
 
     def __init__(self, client, search, params, rows_of, labels):
         self.remote = _Remote(client)
-        n_bank = search.n_bank_
-        n_shards = min(_n_threads(client), n_bank)
-        edges = np.linspace(0, n_bank, n_shards + 1).astype(np.int64)
-        self.bounds = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+        self.bounds = _split(client, search)
+        extras = extras_coo(search.groups_)
         for index, (lo, hi) in enumerate(self.bounds):
-            data = self.remote.scatter(("rows", index), rows_of(lo, hi))
-            part = None if labels is None else labels[lo:hi]
-            self.remote.compute(("shard", index), fit_shard, params, _Ref(data), part)
+            # Scattered, not put in the task: a task's arguments live in the
+            # scheduler's graph, and Dask warns about graphs over 10 MB.
+            data = self.remote.scatter(("rows", index), (
+                rows_of(lo, hi), None if labels is None else labels[lo:hi],
+                _shard_extras(extras, lo, hi)))
+            self.remote.compute(("shard", index), _fit_scattered, params, _Ref(data), lo)
 
-    def task(self, index, block, k, working_memory, bank_rows):
-        return (_block_on_shard, [_Ref(("shard", index)), self.bounds[index][0], _Ref(block),
-                                  k, working_memory, bank_rows])
+    def task(self, index, block, k, args):
+        return (_block_on_shard, [_Ref(("shard", index)), _Ref(block), k, args])
 
 
 class _StreamedShards:
@@ -194,19 +226,26 @@ class _StreamedShards:
 
     def __init__(self, client, search, working_memory):
         self.remote = _Remote(client)
-        n_bank = search.n_bank_
-        n_ranges = min(_n_threads(client), n_bank)
-        edges = np.linspace(0, n_bank, n_ranges + 1).astype(np.int64)
-        self.bounds = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+        self.bounds = _split(client, search)
         self.params = search._shard_params()
         self.shard_rows = search._stream_rows(working_memory)
         self.remote.scatter("bank", search.bank_)
         self.remote.scatter("labels", search.labels_)
+        self.remote.scatter("extras", extras_coo(search.groups_))
 
-    def task(self, index, block, k, working_memory, bank_rows):
+    def task(self, index, block, k, args):
         lo, hi = self.bounds[index]
-        return (_block_on_stream, [_Ref("bank"), _Ref("labels"), self.params, self.shard_rows,
-                                   lo, hi, _Ref(block), k, working_memory, bank_rows])
+        return (_block_on_stream, [_Ref("bank"), _Ref("labels"), _Ref("extras"), self.params,
+                                   self.shard_rows, lo, hi, _Ref(block), k, args])
+
+
+def _shard_extras(extras, lo, hi):
+    """The extra exclusions a shard of rows ``lo:hi`` needs (its ids only)."""
+    if extras is None:
+        return None
+    owner, ids, n_classes = extras
+    keep = (ids >= lo) & (ids < hi)
+    return owner[keep], ids[keep], n_classes
 
 
 def _resident_shards(client, search, params, rows_of, labels) -> _ResidentShards:
@@ -219,37 +258,45 @@ def _resident_shards(client, search, params, rows_of, labels) -> _ResidentShards
     return shards
 
 
-def _block_on_shard(shard, offset, block, k, working_memory, bank_rows):
-    queries, labels, min_distance = block
-    return shard_kneighbors(shard, offset, queries, k, labels, min_distance, working_memory,
-                            bank_rows)
+def _fit_scattered(params, data, offset):
+    rows, labels, extras = data
+    return fit_shard(params, rows, labels, offset, extras)
 
 
-def _block_on_stream(bank, labels, params, shard_rows, lo, hi, block, k, working_memory,
-                     bank_rows):
+def _block_on_shard(shard, block, k, args):
+    queries, per_row = block
+    return shard_kneighbors(shard, queries, k, **{**args, **per_row})
+
+
+def _block_on_stream(bank, labels, extras, params, shard_rows, lo, hi, block, k, args):
     from ._sharded import stream_kneighbors
 
-    queries, query_labels, min_distance = block
-    return stream_kneighbors(bank, labels, params, shard_rows, lo, hi, queries, k,
-                             query_labels=query_labels, min_distance=min_distance,
-                             working_memory=working_memory, bank_rows=bank_rows)
+    queries, per_row = block
+    return stream_kneighbors(bank, labels, extras, params, shard_rows, lo, hi, queries, k,
+                             {**args, **per_row})
 
 
-def _search_blocks(shards, queries, k, query_labels, min_distance, working_memory, bank_rows):
-    """Scatter the query blocks, run every (block, shard) task, merge per block."""
+def _search_blocks(shards, queries, k, args):
+    """Scatter the query blocks, run every (block, shard) task, merge per block.
+
+    Per-row arguments (labels, classes, distance bounds) travel with their
+    block; ``bank_rows`` is cut to the block; the rest goes to every task.
+    """
+    bank_rows = args.get("bank_rows")
     blocks = _query_blocks(queries, bank_rows, shards.bounds, _n_threads(shards.remote.client),
-                           working_memory)
+                           args.get("working_memory"))
+    shared = {name: value for name, value in args.items()
+              if name != "bank_rows" and (value is None or np.ndim(value) == 0)}
     tasks, names = [], []
     for first, last in blocks:
         name = ("block", id(queries), first)
         names.append(name)
-        shards.remote.scatter(name, (np.asarray(queries[first:last]),
-                                     _rows(query_labels, first, last),
-                                     _rows(min_distance, first, last)))
-        rows = None if bank_rows is None else \
+        per_row = {name_: value[first:last] for name_, value in args.items()
+                   if name_ not in shared and name_ != "bank_rows"}
+        per_row["bank_rows"] = None if bank_rows is None else \
             slice(bank_rows.start + first, bank_rows.start + last)
-        tasks += [shards.task(index, name, k, working_memory, rows)
-                  for index in range(len(shards.bounds))]
+        shards.remote.scatter(name, (np.asarray(queries[first:last]), per_row))
+        tasks += [shards.task(index, name, k, shared) for index in range(len(shards.bounds))]
     try:
         results = shards.remote.run(tasks)
     finally:
@@ -259,15 +306,9 @@ def _search_blocks(shards, queries, k, query_labels, min_distance, working_memor
     merged = [merge_results(results[b * n_shards:(b + 1) * n_shards], k)
               for b in range(len(blocks))]
     if not merged:
-        from ._merge import empty_result
-
         return empty_result(0, k)
     return type(merged[0])(*(np.concatenate([getattr(m, f) for m in merged])
                              for f in ("distances", "ids", "n_copies", "n_below")))
-
-
-def _rows(array, first, last):
-    return None if array is None else array[first:last]
 
 
 def _query_blocks(queries, bank_rows, bounds, n_threads, working_memory):

@@ -9,7 +9,14 @@ shards' answers by (distance, id): the same float64 distances, computed from
 the same rows, and the same tie-break, so the merge equals the one-process
 answer bit for bit. The skip counters add up: an exact search counts every
 copy and every row under ``min_distance`` of its bank (all of them lie below
-its ``k``-th distance), so the shards' counts sum to the whole bank's.
+its ``k``-th distance, or the row ran out and fetched them all), so the
+shards' counts sum to the whole bank's.
+
+A shard is fitted on its own rows, numbered from 0: labels keep their codes
+(a code the shard does not hold excludes nothing there), and the per-class
+extra exclusions keep only the shard's ids, with the class numbers rotated
+by the shard's first row so that the shard's own rows are classes 0, 1, ...
+as the shared anchor block expects.
 """
 
 from __future__ import annotations
@@ -33,40 +40,70 @@ def search_params(search) -> dict:
     return {name: getattr(search, name) for name in SEARCH_PARAMS}
 
 
-def fit_shard(params: dict, rows: np.ndarray, labels) -> NeighborSearch:
-    """A :class:`NeighborSearch` over ``rows`` already in the metric's space.
+def extras_coo(groups):
+    """``(class, id)`` of a :class:`LabelGroups`' extra exclusions, and the class count."""
+    if groups is None or groups.extra_ptr is None:
+        return None
+    ptr = groups.extra_ptr
+    n_classes = len(ptr) - 1
+    return np.repeat(np.arange(n_classes), np.diff(ptr)), groups.extra_ids, n_classes
 
-    Rows are prepared once, for the whole bank (normalised for cosine);
-    normalising them again would move their last bits. The shard is fitted
-    as a euclidean search on the prepared rows and then reports distances
-    in the caller's metric, which is all the metric does after ``fit``.
+
+def fit_shard(params: dict, rows: np.ndarray, labels, offset: int = 0,
+              extras=None) -> NeighborSearch:
+    """A :class:`NeighborSearch` over bank rows ``offset:offset + len(rows)``.
+
+    ``rows`` are already in the metric's space (normalised once for the
+    whole bank: normalising again would move their last bits), so the shard
+    is fitted as a euclidean search on them and then reports distances in
+    the caller's metric, which is all the metric does after ``fit``.
+    ``extras`` is :func:`extras_coo` of the whole bank.
     """
-    shard = NeighborSearch(**{**params, "metric": "euclidean"}).fit(rows, labels)
+    n_rows = len(rows)
+    extra_ptr = extra_ids = None
+    n_classes = 0
+    if extras is not None:
+        owner, ids, n_classes = extras
+        keep = (ids >= offset) & (ids < offset + n_rows)
+        owner = (owner[keep] - offset) % n_classes
+        ids = ids[keep] - offset
+        order = np.lexsort((ids, owner))
+        extra_ptr = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=n_classes))])
+        extra_ids = ids[order]
+    shard = NeighborSearch(**{**params, "metric": "euclidean"}).fit(
+        rows, labels, extra_ptr=extra_ptr, extra_ids=extra_ids)
     shard.metric = params["metric"]
+    shard.shard_offset_, shard.shard_classes_ = offset, n_classes
     return shard
 
 
-def shard_kneighbors(shard: NeighborSearch, offset: int, queries, k: int, query_labels=None,
-                     min_distance=None, working_memory=None, bank_rows=None) -> SearchResult:
-    """The shard's exact answer for ``queries``, with bank ids ``offset`` on.
+def shard_kneighbors(shard: NeighborSearch, queries, k: int, *, query_labels=None,
+                     query_classes=None, bank_rows=None, **guards) -> SearchResult:
+    """The shard's exact answer for ``queries``, in the whole bank's ids.
 
-    ``query_labels`` and ``bank_rows`` are in the whole bank's numbering: a
-    label the shard does not hold excludes nothing there, and queries that
-    are the shard's own rows share its anchor block.
+    ``query_labels``, ``query_classes`` and ``bank_rows`` are in the whole
+    bank's numbering; queries that are the shard's own rows share its
+    anchor block. ``guards`` (``min_distance``, ``max_distance``,
+    ``working_memory``) pass through.
     """
-    n_queries, n_rows = len(queries), shard.n_bank_
-    labels = query_labels
+    offset, n_queries = shard.shard_offset_, len(queries)
+    labels, classes = query_labels, query_classes
     if labels is not None and shard.groups_ is not None:
         labels = np.where(labels < len(shard.groups_.counts), labels, -1)
-    inside = _rows_inside(bank_rows, n_queries, offset, offset + n_rows)
+    if classes is not None and shard.shard_classes_:
+        classes = np.where(classes >= 0, (classes - offset) % shard.shard_classes_, -1)
+    inside = _rows_inside(bank_rows, n_queries, offset, offset + shard.n_bank_)
 
     def run(rows, local_rows=None):
-        pick = (lambda a: None if a is None else a[rows])
-        if len(range(n_queries)[rows] if isinstance(rows, slice) else rows) == 0:
-            return empty_result(0, min(k, n_rows))
+        n_rows = len(range(n_queries)[rows]) if isinstance(rows, slice) else len(rows)
+        if n_rows == 0:
+            return empty_result(0, min(k, shard.n_bank_))
+        pick = (lambda a: a if a is None or np.ndim(a) == 0 else a[rows])
         return shard.kneighbors(queries[rows], k, query_labels=pick(labels),
-                                min_distance=pick(min_distance),
-                                working_memory=working_memory, bank_rows=local_rows)
+                                query_classes=pick(classes), bank_rows=local_rows,
+                                **{name: pick(value) for name, value in guards.items()
+                                   if name != "working_memory"},
+                                working_memory=guards.get("working_memory"))
 
     if inside is None:
         result = run(slice(None))
@@ -129,8 +166,7 @@ def merge_results(results, k: int) -> SearchResult:
     distances = np.concatenate([r.distances for r in results], axis=1)
     ids = np.concatenate([r.ids for r in results], axis=1)
     order = np.lexsort((np.where(ids >= 0, ids, _NO_ID), distances), axis=1)[:, :k]
-    n_rows = distances.shape[0]
-    merged = empty_result(n_rows, k)
+    merged = empty_result(distances.shape[0], k)
     width = order.shape[1]
     merged.distances[:, :width] = np.take_along_axis(distances, order, axis=1)
     merged.ids[:, :width] = np.take_along_axis(ids, order, axis=1)

@@ -7,7 +7,7 @@ on disk) and reads any range or any set of rows on demand, in the metric's
 space: rows are converted to the dtype an in-memory fit would have
 (float16 becomes float64, as ``check_array`` does) and normalised for
 cosine, row by row, so a row read here equals the same row of an in-memory
-fit bit for bit. :class:`PreparedRows` does the same for queries on disk.
+fit bit for bit.
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ class BankParts:
         """Rows by bank id (an int array), prepared; a slice reads a range."""
         if isinstance(ids, slice):
             start, stop, step = ids.indices(len(self))
-            return self.rows(start, stop)[::step]
+            if step == 1:
+                return self.rows(start, stop)
+            ids = np.arange(start, stop, step)
         ids = np.asarray(ids, dtype=np.int64)
         out = np.empty((len(ids), self.shape[1]), dtype=self.dtype)
         part_of = np.searchsorted(self.bounds, ids, side="right") - 1
@@ -111,32 +113,7 @@ class BankParts:
             out[mine] = part.take(local) if isinstance(part, FileRows) else part[local]
         return prepare_rows(out, self.metric, self.dtype, self.input_name)
 
-    def blocks(self, max_rows: int):
-        """``(start, stop)`` of consecutive blocks of at most ``max_rows`` rows."""
-        n_rows = len(self)
-        return [(start, min(start + max_rows, n_rows))
-                for start in range(0, n_rows, max(1, max_rows))]
-
-
-class PreparedRows:
-    """Queries on disk, prepared block by block when indexed.
-
-    What :meth:`ShardedSearch.prepare_queries` returns for a file-backed
-    query matrix: indexing it (a slice, an int array, a list) reads those
-    rows and prepares them; nothing else is ever resident.
-    """
-
-    def __init__(self, rows: FileRows, metric: str, input_name: str = "X"):
-        self.bank = BankParts([rows], metric, input_name)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.bank.shape
-
-    def __len__(self) -> int:
-        return len(self.bank)
-
-    def __getitem__(self, key) -> np.ndarray:
-        if isinstance(key, (int, np.integer)):
-            return self.bank[np.array([key])][0]
-        return self.bank[key]
+    def blocks(self, max_rows: int, start: int = 0, stop: int | None = None):
+        """``(lo, hi)`` of consecutive blocks of rows ``start:stop``, ``max_rows`` at most."""
+        stop = len(self) if stop is None else stop
+        return [(lo, min(lo + max_rows, stop)) for lo in range(start, stop, max(1, max_rows))]

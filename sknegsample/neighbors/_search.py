@@ -258,8 +258,9 @@ class NeighborSearch:
         """
         # joblib.parallel_backend("dask"): (query block x bank shard) tasks (_distributed).
         from ._distributed import kneighbors_on_cluster
-        on_cluster = kneighbors_on_cluster(self, queries, k, query_labels, min_distance,
-                                           working_memory, bank_rows)
+        on_cluster = kneighbors_on_cluster(self, queries, k, dict(
+            query_labels=query_labels, query_classes=query_classes, min_distance=min_distance,
+            max_distance=max_distance, working_memory=working_memory, bank_rows=bank_rows))
         if on_cluster is not None:
             return on_cluster
         n_queries = queries.shape[0]

@@ -25,36 +25,41 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn import get_config
 
-from ..utils._mmap import FileRows, is_file_backed
+from ..utils._mmap import is_file_backed
 from ._algorithms import resolve_algorithm
 from ._distances import to_metric_distance
+from ._exact import exact_sq
 from ._labels import LabelGroups
 from ._merge import (
     EXACT_ALGORITHMS,
     SEARCH_PARAMS,
     empty_result,
+    extras_coo,
     fit_shard,
     merge_results,
     search_params,
     shard_kneighbors,
 )
-from ._parts import BankParts, PreparedRows
+from ._parts import BankParts, prepare_rows
 from ._search import NeighborSearch, SearchResult
 
 
-def fit_search(search: NeighborSearch, parts, labels=None, input_name: str = "X"):
+def fit_search(search: NeighborSearch, parts, labels=None, input_name: str = "X", *,
+               pool=None, extra_ptr=None, extra_ids=None):
     """Fit ``search`` on the rows of ``parts`` stacked, without copying a bank on disk.
 
     Parameters
     ----------
     search : NeighborSearch
         Unfitted; its parameters are kept.
-    parts : list of ndarray or memmap
+    parts : list of ndarray, memmap or FileRows
         The bank's row blocks (the sampler's points, then counters).
     labels : ndarray of int or None
         One label code per bank row.
     input_name : str
         Named in validation messages.
+    pool, extra_ptr, extra_ids
+        As in :meth:`NeighborSearch.fit`.
 
     Returns
     -------
@@ -73,11 +78,13 @@ def fit_search(search: NeighborSearch, parts, labels=None, input_name: str = "X"
     >>> type(fit_search(NeighborSearch(device="cpu,cpu"), [point, point + 1])).__name__
     'ShardedSearch'
     """
+    kwargs = dict(pool=pool, extra_ptr=extra_ptr, extra_ids=extra_ids)
     if any(is_file_backed(p) for p in parts) or "," in str(search.device):
         sharded = ShardedSearch(**search_params(search))
-        return sharded.fit(BankParts(parts, search.metric, input_name), labels, input_name)
+        return sharded.fit(BankParts(parts, search.metric, input_name), labels, input_name,
+                           **kwargs)
     bank = parts[0] if len(parts) == 1 else np.vstack(parts)
-    return search.fit(bank, labels, input_name=input_name)
+    return search.fit(bank, labels, input_name=input_name, **kwargs)
 
 
 class ShardedSearch:
@@ -111,20 +118,25 @@ class ShardedSearch:
         self.random_state = random_state
         self.shard_rows = shard_rows
 
-    # What the sampler and the picking functions use, NeighborSearch's own
-    # code: the float64 distances of given pairs, the query preparation.
-    _exact_sq = NeighborSearch._exact_sq
-
     @property
     def devices(self) -> list[str]:
         return [d.strip() for d in str(self.device).split(",")]
 
-    def fit(self, bank, labels=None, input_name: str = "X") -> ShardedSearch:
-        """Index ``bank`` (an array, a memmap or :class:`BankParts`) in shards."""
+    def fit(self, bank, labels=None, input_name: str = "X", *, pool=None, extra_ptr=None,
+            extra_ids=None) -> ShardedSearch:
+        """Index ``bank`` (an array, a memmap or :class:`BankParts`) in shards.
+
+        ``labels``, ``pool``, ``extra_ptr`` and ``extra_ids`` as in
+        :meth:`NeighborSearch.fit`.
+        """
         parts = bank if isinstance(bank, BankParts) else BankParts([bank], self.metric,
                                                                    input_name)
         n_bank, n_features = parts.shape
-        self.algorithm_ = resolve_algorithm(self.algorithm, n_bank, n_features,
+        start, stop = (0, n_bank) if pool is None else (int(pool[0]), int(pool[1]))
+        if not 0 <= start < stop <= n_bank:
+            raise ValueError(f"pool must be a non-empty range of the {n_bank} bank rows; "
+                             f"got ({start}, {stop}).")
+        self.algorithm_ = resolve_algorithm(self.algorithm, stop - start, n_features,
                                             self.devices[0])
         if self.algorithm_ not in EXACT_ALGORITHMS:
             raise ValueError(
@@ -132,8 +144,10 @@ class ShardedSearch:
                 f"must be 'auto' or one of {list(EXACT_ALGORITHMS)}; got {self.algorithm!r}."
             )
         self.bank_ = parts
+        self.pool_ = (start, stop)
         self.labels_ = None if labels is None else np.asarray(labels, dtype=np.int64)
-        self.groups_ = None if labels is None else LabelGroups(self.labels_)
+        self.groups_ = None if labels is None else LabelGroups(self.labels_, extra_ptr,
+                                                               extra_ids)
         if parts.on_disk:
             # Read once now, so that a bad row fails at fit, not mid-search.
             for lo, hi in parts.blocks(self._stream_rows(None)):
@@ -146,15 +160,20 @@ class ShardedSearch:
         self.shards_ = None
         if self.bank_.on_disk:
             return
-        n_bank, devices = len(self.bank_), self.devices
-        rows = self.shard_rows or -(-n_bank // len(devices))
+        start, stop = self.pool_
+        devices = self.devices
+        rows = self.shard_rows or -(-(stop - start) // len(devices))
         self.shards_ = [self._fit_one(lo, hi, devices[i % len(devices)])
-                        for i, (lo, hi) in enumerate(self.bank_.blocks(rows))]
+                        for i, (lo, hi) in enumerate(self.bank_.blocks(rows, start, stop))]
 
     def _fit_one(self, lo: int, hi: int, device: str) -> NeighborSearch:
-        params = {**search_params(self), "algorithm": self.algorithm_, "device": device}
-        labels = None if self.labels_ is None else self.labels_[lo:hi]
-        return fit_shard(params, self.bank_.rows(lo, hi), labels)
+        return fit_shard({**self._shard_params(), "device": device}, self.bank_.rows(lo, hi),
+                         None if self.labels_ is None else self.labels_[lo:hi], lo,
+                         extras_coo(self.groups_))
+
+    def _shard_params(self) -> dict:
+        return {**search_params(self), "algorithm": self.algorithm_,
+                "device": self.devices[0]}
 
     def _stream_rows(self, working_memory) -> int:
         """Rows of a streamed shard: its rows (and float32 copy) in half the budget."""
@@ -165,9 +184,17 @@ class ShardedSearch:
         row_bytes = self.bank_.shape[1] * (self.bank_.dtype.itemsize + 4) + 40
         return max(1, int(working_memory * 2**20 // 2 // row_bytes))
 
+    def pool_range(self) -> tuple[int, int]:
+        """``(start, stop)`` of the candidate bank rows."""
+        return self.pool_
+
     @property
     def n_bank_(self) -> int:
         return len(self.bank_)
+
+    @property
+    def n_pool_(self) -> int:
+        return self.pool_[1] - self.pool_[0]
 
     def __getstate__(self):
         # Resident shards are rebuilt from the parts at load (deterministic).
@@ -178,74 +205,58 @@ class ShardedSearch:
         if "bank_" in state:
             self._fit_resident()
 
-    def prepare_queries(self, queries, input_name: str = "X"):
-        """Queries in the bank's space; queries on disk are prepared when indexed."""
-        if is_file_backed(queries):
-            return PreparedRows(FileRows.from_memmap(queries), self.metric, input_name)
-        return NeighborSearch.prepare_queries(self, queries, input_name)
+    def prepare_queries(self, queries: np.ndarray, input_name: str = "X") -> np.ndarray:
+        """Queries in the bank's space (normalised for cosine)."""
+        return prepare_rows(queries, self.metric, queries.dtype, input_name)
 
-    def pair_distances(self, queries, ids: np.ndarray) -> np.ndarray:
-        """Exact metric distance from each prepared query row to its ``ids``."""
-        ids = np.asarray(ids)
-        step = max(1, int(get_config()["working_memory"] * 2**20
-                          // (8 * self.bank_.shape[1] * max(1, ids.shape[1]))))
-        out = np.empty(ids.shape)
-        for start in range(0, len(ids), step):
-            rows = slice(start, start + step)
-            out[rows] = self._exact_sq(np.asarray(queries[rows]), ids[rows])
-        return to_metric_distance(out, self.metric)
+    def pair_distances(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Exact metric distance from each prepared query row to its ``ids`` (any bank row)."""
+        return to_metric_distance(exact_sq(self.bank_, queries, np.asarray(ids)), self.metric)
 
-    def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None, min_distance=None,
+    def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None,
+                   query_classes=None, min_distance=None, max_distance=None,
                    working_memory=None, bank_rows=None) -> SearchResult:
-        """The ``k`` nearest allowed bank ids, as :meth:`NeighborSearch.kneighbors`."""
-        k = min(k, self.n_bank_)
-        if query_labels is None or self.groups_ is None:
-            query_labels = None
-        if min_distance is not None:
-            min_distance = np.asarray(min_distance, dtype=np.float64)
+        """The ``k`` nearest allowed pool ids, as :meth:`NeighborSearch.kneighbors`."""
+        k = min(k, self.n_pool_)
+        if self.groups_ is None:
+            query_labels = query_classes = None
+        args = dict(query_labels=query_labels, query_classes=query_classes,
+                    min_distance=min_distance, max_distance=max_distance,
+                    working_memory=working_memory, bank_rows=bank_rows)
         from ._distributed import sharded_on_cluster
 
-        args = dict(query_labels=query_labels, min_distance=min_distance,
-                    working_memory=working_memory, bank_rows=bank_rows)
-        on_cluster = sharded_on_cluster(self, queries, k, **args)
+        on_cluster = sharded_on_cluster(self, queries, k, args)
         if on_cluster is not None:
             return on_cluster
         if self.shards_ is None:
-            return stream_kneighbors(self.bank_, self.labels_, self._shard_params(),
-                                     self._stream_rows(working_memory), 0, len(self.bank_),
-                                     queries, k, **args)
-        offsets = np.cumsum([0] + [s.n_bank_ for s in self.shards_])
+            return stream_kneighbors(self.bank_, self.labels_, extras_coo(self.groups_),
+                                     self._shard_params(), self._stream_rows(working_memory),
+                                     *self.pool_, queries, k, args)
 
-        def run(index):
-            return shard_kneighbors(self.shards_[index], offsets[index], queries, k, **args)
+        def run(shard):
+            return shard_kneighbors(shard, queries, k, **args)
 
         if len(self.devices) > 1 and len(self.shards_) > 1:
             # One thread per device: each GPU computes while the others do.
             results = Parallel(n_jobs=len(self.devices), prefer="threads",
-                               require="sharedmem")(
-                delayed(run)(index) for index in range(len(self.shards_)))
+                               require="sharedmem")(delayed(run)(s) for s in self.shards_)
         else:
-            results = [run(index) for index in range(len(self.shards_))]
+            results = [run(shard) for shard in self.shards_]
         return merge_results(results, k)
 
-    def _shard_params(self) -> dict:
-        return {**search_params(self), "algorithm": self.algorithm_,
-                "device": self.devices[0]}
 
-
-def stream_kneighbors(bank: BankParts, labels, params: dict, shard_rows: int, lo: int, hi: int,
-                      queries, k: int, **args) -> SearchResult:
+def stream_kneighbors(bank: BankParts, labels, extras, params: dict, shard_rows: int, lo: int,
+                      hi: int, queries, k: int, args: dict) -> SearchResult:
     """Search bank rows ``lo:hi``, reading, fitting and dropping one shard at a time.
 
     The body of a streamed :class:`ShardedSearch` and of a Dask task over a
     bank on disk; the running answer is merged after each shard.
     """
     best = empty_result(len(queries), k)
-    for start in range(lo, hi, shard_rows):
-        stop = min(start + shard_rows, hi)
+    for start, stop in bank.blocks(shard_rows, lo, hi):
         shard = fit_shard(params, bank.rows(start, stop),
-                          None if labels is None else labels[start:stop])
-        best = merge_results([best, shard_kneighbors(shard, start, queries, k, **args)], k)
+                          None if labels is None else labels[start:stop], start, extras)
+        best = merge_results([best, shard_kneighbors(shard, queries, k, **args)], k)
         del shard
     return best
 

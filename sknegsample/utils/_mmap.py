@@ -46,7 +46,14 @@ def is_file_backed(array) -> bool:
 
 
 class FileRows:
-    """The rows of a 2-D array stored in a file, read on demand.
+    """The rows of a 2-D array stored in a file, read on demand; array-like.
+
+    Indexing (a slice, an int, an int array) reads those rows and returns
+    them as an ndarray in ``dtype``: the dtype validation would give them
+    (float16 becomes float64, as ``check_array`` converts it). ``shape``,
+    ``ndim``, ``size``, ``max()`` and ``min()`` are there too (the last two
+    read the file in blocks), so code written for an in-memory matrix that
+    reads it in row blocks works on the file unchanged.
 
     Parameters
     ----------
@@ -54,8 +61,8 @@ class FileRows:
         The file.
     offset : int
         Byte offset of element ``[0, 0]`` (a ``.npy`` file's header length).
-    dtype : numpy dtype
-        float16, float32 or float64.
+    file_dtype : numpy dtype
+        float16, float32 or float64, as stored.
     shape : tuple of int
         ``(n_rows, n_features)``, rows stored contiguously (C order).
 
@@ -66,16 +73,16 @@ class FileRows:
     >>> path = os.path.join(tempfile.mkdtemp(), "bank.npy")
     >>> np.save(path, np.arange(12, dtype=np.float16).reshape(4, 3))
     >>> rows = FileRows.from_memmap(np.load(path, mmap_mode="r"))
-    >>> rows.shape, rows.read(1, 3).tolist()
-    ((4, 3), [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0]])
-    >>> rows.take(np.array([3, 0])).tolist()
-    [[9.0, 10.0, 11.0], [0.0, 1.0, 2.0]]
+    >>> rows.shape, rows.dtype.name, rows[1:3].tolist()
+    ((4, 3), 'float64', [[3.0, 4.0, 5.0], [6.0, 7.0, 8.0]])
+    >>> rows[np.array([3, 0])].tolist(), float(rows.max())
+    ([[9.0, 10.0, 11.0], [0.0, 1.0, 2.0]], 11.0)
     """
 
-    def __init__(self, path: str, offset: int, dtype, shape: tuple[int, int]):
+    def __init__(self, path: str, offset: int, file_dtype, shape: tuple[int, int]):
         self.path = os.fspath(path)
         self.offset = int(offset)
-        self.dtype = np.dtype(dtype)
+        self.file_dtype = np.dtype(file_dtype)
         self.shape = (int(shape[0]), int(shape[1]))
 
     @classmethod
@@ -95,19 +102,53 @@ class FileRows:
         return cls(array.filename, offset, array.dtype, array.shape)
 
     @property
+    def dtype(self) -> np.dtype:
+        """The dtype rows are returned in (validation's: float16 becomes float64)."""
+        return np.dtype(np.float64) if self.file_dtype == np.float16 else self.file_dtype
+
+    @property
     def ndim(self) -> int:
         return 2
 
+    @property
+    def size(self) -> int:
+        return self.shape[0] * self.shape[1]
+
     def __len__(self) -> int:
         return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            rows = self.read(start, stop) if step == 1 else \
+                self.take(np.arange(start, stop, step))
+        elif isinstance(key, (int, np.integer)):
+            rows = self.read(int(key), int(key) + 1)[0]
+        elif isinstance(key, tuple):
+            raise TypeError("FileRows is indexed by rows only (a slice, an int or an int "
+                            f"array); got a tuple {key!r}.")
+        else:
+            rows = self.take(np.asarray(key))
+        return rows.astype(self.dtype, copy=False)
+
+    def __array__(self, dtype=None, copy=None):
+        # The whole file in memory: only for code that needs it all at once.
+        out = np.concatenate([block for _, block in self.blocks()]).astype(self.dtype)
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def max(self):
+        return max(block.max() for _, block in self.blocks()).astype(self.dtype)
+
+    def min(self):
+        return min(block.min() for _, block in self.blocks()).astype(self.dtype)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` in the stored dtype, read without mapping the file."""
         n_features = self.shape[1]
         start, stop = max(0, start), min(stop, self.shape[0])
         count = max(0, stop - start) * n_features
-        out = np.fromfile(self.path, dtype=self.dtype, count=count,
-                          offset=self.offset + start * n_features * self.dtype.itemsize)
+        out = np.fromfile(self.path, dtype=self.file_dtype, count=count,
+                          offset=self.offset + start * n_features * self.file_dtype.itemsize)
         if out.size != count:
             raise OSError(f"{self.path} ended before row {stop}: it holds fewer rows than "
                           f"the {self.shape[0]} recorded when the bank was fitted.")
@@ -116,26 +157,26 @@ class FileRows:
     def take(self, ids: np.ndarray) -> np.ndarray:
         """Rows ``ids`` (any order, repeats allowed) in the stored dtype."""
         ids = np.asarray(ids, dtype=np.int64)
-        out = np.empty((len(ids), self.shape[1]), dtype=self.dtype)
+        out = np.empty((len(ids), self.shape[1]), dtype=self.file_dtype)
         for first in range(0, len(ids), _GATHER_ROWS):
             batch = slice(first, first + _GATHER_ROWS)
             # A mapping per batch, closed when `view` goes: the pages it
             # touched leave the resident set with it.
-            view = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
+            view = np.memmap(self.path, dtype=self.file_dtype, mode="r", offset=self.offset,
                              shape=self.shape)
             out[batch] = view[ids[batch]]
             del view
         return out
 
     def blocks(self, max_bytes: int = _CHECK_BYTES):
-        """``(start, rows)`` blocks of at most ``max_bytes`` each, in order."""
-        step = max(1, max_bytes // (self.shape[1] * self.dtype.itemsize))
+        """``(start, rows)`` blocks of at most ``max_bytes`` each, in order (stored dtype)."""
+        step = max(1, max_bytes // (self.shape[1] * self.file_dtype.itemsize))
         for start in range(0, self.shape[0], step):
             yield start, self.read(start, start + step)
 
     def __repr__(self) -> str:
-        return (f"FileRows({self.path!r}, offset={self.offset}, dtype={self.dtype.name}, "
-                f"shape={self.shape})")
+        return (f"FileRows({self.path!r}, offset={self.offset}, "
+                f"file_dtype={self.file_dtype.name}, shape={self.shape})")
 
 
 def check_file_rows(array, input_name: str) -> FileRows:
@@ -154,22 +195,23 @@ def check_file_rows(array, input_name: str) -> FileRows:
 
 
 def validate_file_backed_pairs(estimator, X, y, *, reset: bool = True):
-    """``validate_pairs`` for memmaps on disk: checked in blocks, returned unread.
+    """``validate_pairs`` for memmaps on disk: checked in blocks, returned as :class:`FileRows`.
 
     ``X`` is a file-backed memmap (:func:`is_file_backed`); ``y`` a memmap
     of the same shape, an in-memory counter matrix, a 1-D label vector or
-    None. Sets ``n_features_in_`` like ``validate_data``.
+    None. Sets ``n_features_in_`` like ``validate_data``. Memmaps come back
+    as :class:`FileRows`, which read the file without mapping it.
     """
     from ._validation import check_embeddings, naming
 
-    check_file_rows(X, "X")
     _check_n_features(estimator, X, reset=reset)
     _check_feature_names(estimator, X, reset=reset)
+    X = check_file_rows(X, "X")
     if y is None:
         return X, None
-    if np.ndim(y) == 2 or is_file_backed(y):
+    if is_file_backed(y) or np.ndim(y) == 2:
         if is_file_backed(y):
-            check_file_rows(y, "y")
+            y = check_file_rows(y, "y")
         else:
             y = check_embeddings(y, input_name="y")
         if tuple(y.shape) != tuple(X.shape):

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from ..exceptions import GuardScaleWarning
+from ..neighbors._chunking import chunk_rows
 
 
 def check_anchor_groups(anchor_groups, n_rows):
@@ -55,8 +56,7 @@ def warn_scale_mismatch(point: np.ndarray, counter: np.ndarray) -> None:
     """
     if point.shape[0] == 0:
         return
-    p = float(np.median(np.linalg.norm(point.astype(np.float64, copy=False), axis=1)))
-    c = float(np.median(np.linalg.norm(counter.astype(np.float64, copy=False), axis=1)))
+    p, c = _median_norm(point), _median_norm(counter)
     ratio = max(p, c) / max(min(p, c), np.finfo(np.float64).tiny)
     if ratio > 10:
         warnings.warn(
@@ -64,6 +64,14 @@ def warn_scale_mismatch(point: np.ndarray, counter: np.ndarray) -> None:
             f"row norms {p:.3g} and {c:.3g}). A Pipeline step in front of the sampler "
             "transforms X only; pass the transformer as HybridNegativeSampler("
             "preprocessor=...) to apply it to both sides.", GuardScaleWarning, stacklevel=4)
+
+
+def _median_norm(rows) -> float:
+    """Median row norm, in row blocks: no float64 copy of the whole matrix (or file)."""
+    step = chunk_rows(8 * rows.shape[1], rows.shape[0])
+    return float(np.median(np.concatenate([
+        np.linalg.norm(np.asarray(rows[start:start + step], dtype=np.float64), axis=1)
+        for start in range(0, rows.shape[0], step)])))
 
 
 def check_enough_negatives(search, n_negatives: int, negative_pool: str,

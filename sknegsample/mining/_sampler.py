@@ -18,7 +18,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..neighbors import ALGORITHMS, METRICS, NeighborSearch
+from ..neighbors import ALGORITHMS, METRICS, NeighborSearch, fit_search
 from ..utils._persistence import _VersionedState, restore_state_on_error
 from ..utils._validation import check_indices, validate_pairs, validate_queries
 from ._anchors import index_anchors
@@ -284,16 +284,18 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
             self.preprocessor, X, y if paired else None
         )
         n_rows = X.shape[0]
-        bank = np.vstack([X, counter]) if paired else X
-        warn_ratio_on_unit_rows(bank, self.metric, self.positive_margin)
         pool = {"both": None, "counters": (n_rows, 2 * n_rows),
                 "points": (0, n_rows)}[self.negative_pool]
         self.n_pairs_ = n_rows
         self.n_anchor_groups_ = int(self._anchors.labels[:n_rows].max()) + 1 if paired \
             else int(np.unique(self._anchors.labels).size)
-        self.search_ = self.make_search().fit(
-            bank, self._anchors.labels, input_name="X and y", pool=pool,
-            extra_ptr=self._anchors.extra_ptr, extra_ids=self._anchors.extra_ids)
+        # The bank is vstack([X, counter]); fit_search stacks parts in memory
+        # and searches a bank on disk (memmaps) or on several devices in shards.
+        self.search_ = fit_search(
+            self.make_search(), [X, counter] if paired else [X], self._anchors.labels,
+            input_name="X and y", pool=pool, extra_ptr=self._anchors.extra_ptr,
+            extra_ids=self._anchors.extra_ids)
+        warn_ratio_on_unit_rows(self.search_.bank_, self.metric, self.positive_margin)
         self._check_sizes()
 
     def _check_sizes(self):

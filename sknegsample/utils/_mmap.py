@@ -22,6 +22,7 @@ import mmap
 import os
 
 import numpy as np
+from sklearn import get_config
 from sklearn.utils.validation import _check_feature_names, _check_n_features
 
 #: dtypes a bank on disk may have; float16 is read as float64, as
@@ -32,8 +33,9 @@ FILE_DTYPES = (np.float16, np.float32, np.float64)
 # become resident at once (16 MiB of 4 KiB pages).
 _GATHER_ROWS = 4096
 
-# Bytes read at once while validating a file (finite values, range).
-_CHECK_BYTES = 2**26
+# Share of sklearn's working_memory read at once while scanning a whole
+# file (validation, max, min).
+_SCAN_SHARE = 4
 
 
 def is_file_backed(array) -> bool:
@@ -168,8 +170,10 @@ class FileRows:
             del view
         return out
 
-    def blocks(self, max_bytes: int = _CHECK_BYTES):
-        """``(start, rows)`` blocks of at most ``max_bytes`` each, in order (stored dtype)."""
+    def blocks(self, max_bytes: int | None = None):
+        """``(start, rows)`` blocks in order (stored dtype), a quarter of working_memory each."""
+        if max_bytes is None:
+            max_bytes = int(get_config()["working_memory"] * 2**20 // _SCAN_SHARE)
         step = max(1, max_bytes // (self.shape[1] * self.file_dtype.itemsize))
         for start in range(0, self.shape[0], step):
             yield start, self.read(start, start + step)

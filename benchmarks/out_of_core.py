@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ann_1m import latent_pairs  # noqa: E402
+from ann_1m import latent_pairs
 
 _CHILD = r"""
 import json, sys, time, tracemalloc

@@ -1,4 +1,4 @@
-"""Banks on disk: read by explicit reads, searched in shards, never loaded (utils._mmap, _sharded)."""
+"""Banks on disk: read explicitly, searched in shards, never loaded (utils._mmap, _sharded)."""
 
 import json
 import subprocess

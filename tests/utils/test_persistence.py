@@ -47,7 +47,7 @@ def _available(module):
 
 
 ALGORITHMS = ["brute", "ball_tree", "kd_tree"]
-ALGORITHMS += ["faiss_flat", "faiss_hnsw"] if _available("faiss") else []
+ALGORITHMS += ["faiss_flat", "faiss_hnsw", "faiss_ivf"] if _available("faiss") else []
 ALGORITHMS += ["hnswlib"] if _available("hnswlib") else []
 
 _rng = np.random.RandomState(0)

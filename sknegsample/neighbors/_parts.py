@@ -63,7 +63,10 @@ class BankParts:
         self.metric = metric
         self.input_name = input_name
         self.bounds = np.cumsum([0] + [len(p) for p in self.parts])
-        self.dtype = working_dtype(p.dtype for p in self.parts)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return working_dtype(p.dtype for p in self.parts)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -84,7 +84,8 @@ class FileRows:
     def __init__(self, path: str, offset: int, file_dtype, shape: tuple[int, int]):
         self.path = os.fspath(path)
         self.offset = int(offset)
-        self.file_dtype = np.dtype(file_dtype)
+        # A name, not a dtype object: skops files then trust no numpy type.
+        self.file_dtype_name = np.dtype(file_dtype).name
         self.shape = (int(shape[0]), int(shape[1]))
 
     @classmethod
@@ -102,6 +103,10 @@ class FileRows:
         start = array.offset - array.offset % mmap.ALLOCATIONGRANULARITY
         offset = start + (array.ctypes.data - mapping.ctypes.data)
         return cls(array.filename, offset, array.dtype, array.shape)
+
+    @property
+    def file_dtype(self) -> np.dtype:
+        return np.dtype(self.file_dtype_name)
 
     @property
     def dtype(self) -> np.dtype:

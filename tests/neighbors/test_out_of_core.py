@@ -161,3 +161,18 @@ def test_resident_memory_stays_well_under_the_bank(tmp_path):
     growth = json.loads(run.stdout.strip().splitlines()[-1])["growth"]
     assert growth < bank_bytes / 2, f"resident set grew by {growth / 2**20:.0f} MiB for " \
                                     f"a {bank_bytes / 2**20:.0f} MiB bank"
+
+
+@pytest.mark.parametrize("fmt", ["joblib", "skops"])
+def test_a_sampler_fitted_on_disk_saves_where_its_bank_is(tmp_path, fmt):
+    pytest.importorskip(fmt)
+    from sknegsample import load, save
+
+    point, counter = make_pairs(2000, 32, random_state=0)
+    on_disk = [_save(tmp_path / "p.npy", point), _save(tmp_path / "c.npy", counter)]
+    sampler = HybridNegativeSampler(n_negatives=2, random_state=0).fit(*on_disk)
+    save(sampler, tmp_path / f"model.{fmt}", format=fmt)
+    loaded = load(tmp_path / f"model.{fmt}", allow_pickle=fmt == "joblib")
+    np.testing.assert_array_equal(loaded.transform(point[:300]), sampler.transform(point[:300]))
+    # The file holds the paths of the bank, not its 500 KB of rows.
+    assert (tmp_path / f"model.{fmt}").stat().st_size < point.nbytes

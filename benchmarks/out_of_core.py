@@ -73,14 +73,21 @@ with sklearn.config_context(working_memory=args["working_memory"]):
     start = time.perf_counter()
     sampler.fit(point, counter)
     fit_s = time.perf_counter() - start
+    fit_peak, after_fit = status("VmHWM"), status("VmRSS")
+    try:
+        open("/proc/self/clear_refs", "w").write("5")
+    except OSError:
+        pass
     # The anchors' rows, read without mapping the file (FileRows) or from memory.
     queries = FileRows.from_memmap(point)[anchors] if args["mmap"] else point[anchors]
     start = time.perf_counter()
     negatives = sampler.transform(queries, indices=anchors)[:, 0]
     mine_s = time.perf_counter() - start
 traced = tracemalloc.get_traced_memory()[1]
+mine_peak = status("VmHWM")
 print(json.dumps({"fit_s": fit_s, "mine_s": mine_s, "baseline": baseline,
-                  "peak": status("VmHWM"), "traced": traced,
+                  "peak": max(fit_peak, mine_peak), "fit_peak": fit_peak,
+                  "after_fit": after_fit, "mine_peak": mine_peak, "traced": traced,
                   "search": type(sampler.search_).__name__,
                   "negatives": negatives.tolist()}))
 """
@@ -170,10 +177,14 @@ def main(argv=None):
     for name, mmap in runs:
         result = results[name] = run_child(paths, anchors, args.working_memory, mmap)
         growth = result["peak"] - result["baseline"]
+        mib = {key: (result[key] - result["baseline"]) / 2**20
+               for key in ("fit_peak", "after_fit", "mine_peak")}
         print(f"{name:>9} ({result['search']}): fit {result['fit_s']:.1f} s, mining "
               f"{len(anchors)} anchors {result['mine_s']:.1f} s; peak RSS "
               f"{result['peak'] / 2**20:.0f} MiB = {result['baseline'] / 2**20:.0f} after "
               f"imports + {growth / 2**20:.0f} MiB ({growth / bank_bytes:.2f}x the bank); "
+              f"above the imports: fit peak {mib['fit_peak']:.0f}, kept after fit "
+              f"{mib['after_fit']:.0f}, mining peak {mib['mine_peak']:.0f} MiB; "
               f"tracemalloc peak {result['traced'] / 2**20:.0f} MiB", flush=True)
     if args.check:
         picked = np.sort(rng.choice(len(anchors), size=min(args.check, len(anchors)),

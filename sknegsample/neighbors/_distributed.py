@@ -8,9 +8,10 @@ in the calling process:
   rows are scattered once and a :class:`NeighborSearch` is fitted on them by
   a task on the worker that holds them; both stay there, as futures cached
   with the search, for every later call with the same client;
-* the queries are cut into blocks (at shard boundaries when they are bank
-  rows, so that a block inside its own shard shares the anchor block); each
-  block, with its labels and ``min_distance``, is scattered once and
+* the queries are cut into as few blocks as ``working_memory`` allows (and
+  at shard boundaries when they are bank rows, so that a block inside its
+  own shard shares the anchor block); each block, with its per-row
+  arguments (labels, classes, distance bounds), is scattered once and
   searched by one task per shard, with the same kernels, float64 re-rank
   and completeness loop as in one process;
 * the client merges each block's shard answers by (distance, id)
@@ -283,8 +284,7 @@ def _search_blocks(shards, queries, k, args):
     block; ``bank_rows`` is cut to the block; the rest goes to every task.
     """
     bank_rows = args.get("bank_rows")
-    blocks = _query_blocks(queries, bank_rows, shards.bounds, _n_threads(shards.remote.client),
-                           args.get("working_memory"))
+    blocks = _query_blocks(queries, bank_rows, shards.bounds, args.get("working_memory"))
     shared = {name: value for name, value in args.items()
               if name != "bank_rows" and (value is None or np.ndim(value) == 0)}
     tasks, names = [], []
@@ -311,12 +311,15 @@ def _search_blocks(shards, queries, k, args):
                              for f in ("distances", "ids", "n_copies", "n_below")))
 
 
-def _query_blocks(queries, bank_rows, bounds, n_threads, working_memory):
-    """``(first, last)`` query positions per block: cut at shard edges, then evenly.
+def _query_blocks(queries, bank_rows, bounds, working_memory):
+    """``(first, last)`` query positions per block: cut at shard edges, then by memory.
 
-    Blocks carry about ``n_queries / n_threads`` rows (each worker thread
-    has work for every shard), no more than ``working_memory`` of query
-    values, and never straddle a shard edge when the queries are bank rows.
+    As few blocks as ``working_memory`` allows (the query values of one
+    block): each worker thread already has a shard to search, each block
+    costs every shard a task (``n_blocks x n_shards`` tasks, a millisecond
+    of scheduling each), and a shard on disk is read once per block. When
+    the queries are bank rows, blocks never straddle a shard edge, so the
+    rows inside a shard share its anchor block.
     """
     n_queries = len(queries)
     cuts = {0, n_queries}
@@ -324,8 +327,7 @@ def _query_blocks(queries, bank_rows, bounds, n_threads, working_memory):
         for lo, _ in bounds:
             cuts.add(min(max(lo - bank_rows.start, 0), n_queries))
     width = queries.shape[1] * np.dtype(getattr(queries, "dtype", np.float64)).itemsize
-    target = min(math.ceil(n_queries / n_threads) or 1,
-                 chunk_rows(width, n_queries, working_memory))
+    target = chunk_rows(width, n_queries, working_memory)
     edges = sorted(cuts)
     blocks = []
     for first, last in zip(edges[:-1], edges[1:], strict=True):

@@ -65,6 +65,7 @@ TRUSTED_TYPES = (
     "sknegsample.neighbors._sharded.ShardedSearch",
     "sknegsample.neighbors.backends._faiss.FaissBackend",
     "sknegsample.neighbors.backends._hnswlib.HnswlibBackend",
+    "sknegsample.neighbors.backends._ivf.IvfBackend",
     "sknegsample.neighbors.backends._torch_brute.TorchBruteBackend",
     "sknegsample.neighbors.backends._trees.TreeBackend",
     "sknegsample.rerank._scorer.BallTreePairScorer",

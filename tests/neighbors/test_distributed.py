@@ -86,8 +86,9 @@ def test_exact_search_runs_on_the_workers_with_the_same_answer(client, data, alg
                                                                                  **kw))
         _assert_same(result, expected)
         ran = _search_tasks(tasks, "_block_on_shard")
-        # Two blocks x two shards, on both worker processes.
-        assert len(ran) == 4
+        # One block (the queries fit working_memory) x two shards, one per
+        # worker process.
+        assert len(ran) == 2
         assert len({t["worker"] for t in ran}) == 2
 
 
@@ -99,7 +100,18 @@ def test_shards_are_placed_once_per_client(client, data):
     assert len(_search_tasks(first, "_fit_scattered")) == 2
     # The second call reuses the shards fitted on the workers.
     assert _search_tasks(second, "_fit_scattered") == []
-    assert len(_search_tasks(second, "_block_on_shard")) == 4
+    assert len(_search_tasks(second, "_block_on_shard")) == 2
+
+
+def test_query_blocks_follow_working_memory(client, data):
+    point, counter, labels = data
+    search = NeighborSearch().fit(np.vstack([point, counter]), labels)
+    kwargs = dict(query_labels=labels[:600], bank_rows=slice(0, 600), working_memory=0.02)
+    expected = search.kneighbors(point[:600], 4, **kwargs)
+    result, tasks = _on_cluster(client, lambda: search.kneighbors(point[:600], 4, **kwargs))
+    _assert_same(result, expected)
+    # 600 queries x 24 float32 in blocks of 0.02 MiB: three blocks, two shards each.
+    assert len(_search_tasks(tasks, "_block_on_shard")) == 6
 
 
 def test_sampler_fit_transform_is_identical_on_the_cluster(client, data):
@@ -110,7 +122,7 @@ def test_sampler_fit_transform_is_identical_on_the_cluster(client, data):
     sampler = HybridNegativeSampler(**params)
     negatives, tasks = _on_cluster(client, lambda: sampler.fit_transform(point, counter))
     np.testing.assert_array_equal(negatives, expected)
-    assert len(_search_tasks(tasks, "_block_on_shard")) >= 4
+    assert len(_search_tasks(tasks, "_block_on_shard")) >= 2
 
 
 def test_bank_on_disk_is_streamed_by_the_workers(client, data, tmp_path):
@@ -127,7 +139,7 @@ def test_bank_on_disk_is_streamed_by_the_workers(client, data, tmp_path):
     result, tasks = _on_cluster(client, lambda: on_disk.kneighbors(queries, 4, **kwargs))
     _assert_same(result, expected)
     ran = _search_tasks(tasks, "_block_on_stream")
-    assert len(ran) == 4 and len({t["worker"] for t in ran}) == 2
+    assert len(ran) == 2 and len({t["worker"] for t in ran}) == 2
 
 
 def test_approximate_search_keeps_its_joblib_slices(client, data):

@@ -19,12 +19,14 @@ multi-threaded, are kept as their serialised bytes.
 from ._base import SearchBackend
 from ._faiss import FaissBackend
 from ._hnswlib import HnswlibBackend
+from ._ivf import IvfBackend
 from ._torch_brute import TorchBruteBackend
 from ._trees import TreeBackend
 
 __all__ = [
     "FaissBackend",
     "HnswlibBackend",
+    "IvfBackend",
     "SearchBackend",
     "TorchBruteBackend",
     "TreeBackend",
@@ -44,6 +46,8 @@ def make_backend(algorithm: str, *, leaf_size: int, params: dict | None, device:
         return TorchBruteBackend(device)
     if algorithm in ("ball_tree", "kd_tree"):
         return TreeBackend(algorithm, leaf_size)
-    if algorithm in ("faiss_flat", "faiss_hnsw", "faiss_ivf"):
-        return FaissBackend(algorithm, params, random_state=random_state)
+    if algorithm in ("faiss_flat", "faiss_hnsw"):
+        return FaissBackend(algorithm, params)
+    if algorithm == "faiss_ivf":
+        return IvfBackend(params, random_state=random_state)
     return HnswlibBackend(params, n_jobs=n_jobs, random_state=random_state)

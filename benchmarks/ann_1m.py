@@ -27,6 +27,10 @@ same bank, with the same exclusions (the anchor and its positive):
 The data (``--data latent``, default) are embedding-like: a 16-dimensional
 latent with 1000 clusters, mapped linearly to ``--n-features`` and noised,
 so that the intrinsic dimension is low, as in real text embeddings.
+``--data manpage`` and ``--data docstrings`` are the real MiniLM pairs (the
+bundled 1823 man pages; the 12k docstring pairs of
+``benchmarks/docstring_pairs.py``, built once): ``--n-pairs`` and
+``--n-features`` do not apply.
 ``--data clustered`` uses ``make_pairs`` (isotropic clusters, full
 intrinsic dimension, a much harder case for graph indexes).
 """
@@ -39,7 +43,7 @@ import time
 import numpy as np
 
 from sknegsample import HybridNegativeSampler
-from sknegsample.datasets import make_pairs
+from sknegsample.datasets import load_manpage_pairs, make_pairs
 from sknegsample.neighbors import NeighborSearch
 
 
@@ -58,7 +62,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-pairs", type=int, default=1_000_000)
     parser.add_argument("--n-features", type=int, default=128)
-    parser.add_argument("--data", choices=["latent", "clustered"], default="latent")
+    parser.add_argument("--data", choices=["latent", "clustered", "manpage", "docstrings"],
+                        default="latent")
     parser.add_argument("--algorithm", choices=["hnswlib", "faiss_hnsw", "faiss_ivf"],
                         nargs="+", default=["hnswlib"])
     parser.add_argument("--M", type=int, default=None)
@@ -76,8 +81,15 @@ def main(argv=None):
     start = time.perf_counter()
     if args.data == "latent":
         point, counter = latent_pairs(args.n_pairs, args.n_features)
-    else:
+    elif args.data == "clustered":
         point, counter = make_pairs(args.n_pairs, args.n_features, random_state=0)
+    elif args.data == "manpage":
+        point, counter = load_manpage_pairs(return_X_y=True)
+    else:
+        from docstring_pairs import load_docstring_pairs
+
+        point, counter = load_docstring_pairs(12_000)
+    args.n_pairs, args.n_features = point.shape
     print(f"data: {args.data}, {args.n_pairs} pairs x {args.n_features} "
           f"({time.perf_counter() - start:.1f} s to generate)", flush=True)
     rng = np.random.RandomState(1)

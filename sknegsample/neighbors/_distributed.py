@@ -35,6 +35,7 @@ failed (:class:`_Remote`).
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import weakref
@@ -68,24 +69,29 @@ def active_client():
     return getattr(backend, "client", None)
 
 
-def kneighbors_on_cluster(search, queries, k, args: dict):
+def kneighbors_on_cluster(search, call: dict):
     """:meth:`NeighborSearch.kneighbors` as cluster tasks, or None to run it here.
 
-    ``args`` are the call's keyword arguments. None when no Dask backend is
-    active or the algorithm is approximate (HNSW and IVF answer per index;
-    their queries go through joblib slices).
+    ``call`` holds the call's arguments (its ``locals()``: every keyword
+    argument the method has, today's and any added later, reaches the
+    shards). None when no Dask backend is active or the algorithm is
+    approximate (HNSW and IVF answer per index; their queries go through
+    joblib slices).
     """
     client = active_client()
     if client is None or search.algorithm_ not in EXACT_ALGORITHMS:
         return None
-    k = min(k, search.n_pool_)
+    keywords = [p.name for p in inspect.signature(search.kneighbors).parameters.values()
+                if p.kind == p.KEYWORD_ONLY]
+    args = {name: call[name] for name in keywords}
+    k = min(call["k"], search.n_pool_)
     if search.groups_ is None:
         args = {**args, "query_labels": None, "query_classes": None}
     params = {**search_params(search), "algorithm": search.algorithm_}
     labels = search.groups_.labels if search.groups_ is not None else None
     shards = _resident_shards(client, search, params, lambda lo, hi: search.bank_[lo:hi],
                               labels)
-    return _search_blocks(shards, queries, k, args)
+    return _search_blocks(shards, call["queries"], k, args)
 
 
 def sharded_on_cluster(search, queries, k, args: dict):

@@ -256,12 +256,8 @@ class NeighborSearch:
             the answer is the same. Checked, and ignored when the rows,
             labels or classes differ, or a distance guard is set.
         """
-        # joblib.parallel_backend("dask"): (query block x bank shard) tasks (_distributed).
-        from ._distributed import kneighbors_on_cluster
-        on_cluster = kneighbors_on_cluster(self, queries, k, dict(
-            query_labels=query_labels, query_classes=query_classes, min_distance=min_distance,
-            max_distance=max_distance, working_memory=working_memory, bank_rows=bank_rows))
-        if on_cluster is not None:
+        from ._distributed import kneighbors_on_cluster  # joblib's Dask backend: shard tasks
+        if (on_cluster := kneighbors_on_cluster(self, locals())) is not None:
             return on_cluster
         n_queries = queries.shape[0]
         k = min(k, self.n_pool_)

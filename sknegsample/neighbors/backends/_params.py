@@ -88,13 +88,14 @@ def _checked_int(params: dict, key: str, default: int, minimum: int, algorithm: 
 # centroid distances (one GEMM) and nprobe * n / nlist list entries. nprobe
 # has no size-only rule that holds on both kinds of data measured here: on
 # embedding-like data (benchmarks/ann_1m.py, 200k-2M rows) nprobe = 1-3 of
-# 447-1414 cells reached recall@1 >= 0.97, on real 384-d MiniLM man-page
-# embeddings (3646 rows, 60 cells) nprobe = 8 gave only 0.963. So the
-# default nprobe is measured on the bank itself (FaissBackend, calibration).
+# 447-1414 cells gave the mined negatives recall@1 >= 0.97, on real 384-d
+# MiniLM man-page embeddings (3646 rows, 60 cells) nprobe = 8 gave only
+# 0.963. So the default nprobe is measured on the bank itself
+# (IvfBackend._calibrate_nprobe).
 _IVF_CELLS_PER_SQRT_N = 1.0
 _IVF_MIN_POINTS_PER_CELL = 39
 
-#: Recall@1 the calibrated ``nprobe`` must reach on a sample of bank rows:
+#: Recall@8 the calibrated ``nprobe`` must reach on a sample of bank rows:
 #: above the 0.95 promised on mined negatives, by more than the sample's
 #: standard error (about 0.008 at 512 rows).
 IVF_TARGET_RECALL = 0.97
@@ -106,8 +107,8 @@ def ivf_params(params: dict | None, n_bank: int) -> dict:
     ``nlist`` (inverted lists, or cells) defaults to ``round(sqrt(n_bank))``,
     but at most ``n_bank // 39`` so that k-means has the 39 training points
     per cell faiss asks for (and at least 1). ``nprobe`` (cells visited per
-    query) defaults to None: :class:`~.FaissBackend` then picks the smallest
-    value in 1, 2, 3, 4, 6, 8, 12, ... that reaches recall@1 >= 0.97 on a
+    query) defaults to None: :class:`~.IvfBackend` then picks the smallest
+    value in 1, 2, 3, 4, 6, 8, 12, ... that reaches recall@8 >= 0.97 on a
     seeded sample of 512 bank rows queried against the bank.
 
     Parameters

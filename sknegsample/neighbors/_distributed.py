@@ -110,9 +110,12 @@ def sharded_on_cluster(search, queries, k, args: dict):
 class _Remote:
     """Futures the client can recreate: scattered data and tasks on them.
 
-    ``scatter(name, value)`` and ``compute(name, fn, *args)`` record how to
-    make a future; ``get(name)`` returns it, making it again (and whatever
-    it depends on) when a worker's death lost it.
+    ``scatter(name, value, slot)`` and ``compute(name, fn, *args)`` record
+    how to make a future; ``get(name)`` returns it, making it again (and
+    whatever it depends on) when a worker's death lost it. A *slot* is a
+    worker thread: slot ``i`` is the ``i``-th thread of the workers in
+    address order, so that shard ``i`` and its tasks go to thread ``i``
+    (left to itself, the scheduler put two one-item scatters on one worker).
     """
 
     def __init__(self, client):
@@ -120,8 +123,8 @@ class _Remote:
         self._recipes = {}
         self._futures = {}
 
-    def scatter(self, name, value):
-        self._recipes[name] = ("data", value, ())
+    def scatter(self, name, value, slot=None):
+        self._recipes[name] = ("data", value, slot)
         self._futures.pop(name, None)
         return name
 
@@ -134,22 +137,30 @@ class _Remote:
         self._recipes.pop(name, None)
         self._futures.pop(name, None)
 
+    def worker(self, slot):
+        """The address of worker thread ``slot`` (modulo the threads alive now)."""
+        workers = self.client.scheduler_info()["workers"]
+        threads = [address for address in sorted(workers)
+                   for _ in range(workers[address].get("nthreads", 1))]
+        return threads[slot % len(threads)]
+
     def get(self, name):
         future = self._futures.get(name)
         if future is None or future.status in ("lost", "cancelled", "error"):
-            kind, value, args = self._recipes[name]
+            kind, value, extra = self._recipes[name]
             if kind == "data":
-                future = self._scatter(value)
+                future = self._scatter(value, extra)
             else:
-                future = self.client.submit(value, *self.resolve(args), pure=False)
+                future = self.client.submit(value, *self.resolve(extra), pure=False)
             self._futures[name] = future
         return future
 
-    def _scatter(self, value):
+    def _scatter(self, value, slot):
         for attempt in range(_ATTEMPTS):
             try:
+                workers = None if slot is None else [self.worker(slot)]
                 # In a list: a tuple or list alone would be scattered item by item.
-                return self.client.scatter([value], hash=False)[0]
+                return self.client.scatter([value], workers=workers, hash=False)[0]
             except OSError:
                 # A worker that just died may still be on the scheduler's
                 # list for a moment: try again once it is gone.
@@ -160,14 +171,18 @@ class _Remote:
     def resolve(self, args):
         return [self.get(a.name) if isinstance(a, _Ref) else a for a in args]
 
+    def submit(self, fn, args, slot):
+        """A task, preferably on worker thread ``slot`` (any worker if that one died)."""
+        return self.client.submit(fn, *self.resolve(args), pure=False,
+                                  workers=[self.worker(slot)], allow_other_workers=True)
+
     def run(self, tasks):
-        """Results of ``[(fn, args)]``, resubmitting tasks whose inputs were lost."""
+        """Results of ``[(fn, args, slot)]``, resubmitting tasks whose inputs were lost."""
         from distributed import wait
 
         results, todo = [None] * len(tasks), list(range(len(tasks)))
         for _ in range(_ATTEMPTS):
-            futures = {i: self.client.submit(tasks[i][0], *self.resolve(tasks[i][1]),
-                                             pure=False) for i in todo}
+            futures = {i: self.submit(*tasks[i]) for i in todo}
             try:
                 wait(list(futures.values()))
             except Exception:
@@ -221,11 +236,11 @@ class _ResidentShards:
             # scheduler's graph, and Dask warns about graphs over 10 MB.
             data = self.remote.scatter(("rows", index), (
                 rows_of(lo, hi), None if labels is None else labels[lo:hi],
-                _shard_extras(extras, lo, hi)))
+                _shard_extras(extras, lo, hi)), slot=index)
             self.remote.compute(("shard", index), _fit_scattered, params, _Ref(data), lo)
 
     def task(self, index, block, k, args):
-        return (_block_on_shard, [_Ref(("shard", index)), _Ref(block), k, args])
+        return (_block_on_shard, [_Ref(("shard", index)), _Ref(block), k, args], index)
 
 
 class _StreamedShards:
@@ -243,7 +258,7 @@ class _StreamedShards:
     def task(self, index, block, k, args):
         lo, hi = self.bounds[index]
         return (_block_on_stream, [_Ref("bank"), _Ref("labels"), _Ref("extras"), self.params,
-                                   self.shard_rows, lo, hi, _Ref(block), k, args])
+                                   self.shard_rows, lo, hi, _Ref(block), k, args], index)
 
 
 def _shard_extras(extras, lo, hi):

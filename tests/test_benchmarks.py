@@ -39,7 +39,8 @@ SUITES = _suites()
 
 def test_every_suite_is_found():
     names = {cls.__name__ for _, cls in SUITES}
-    assert {"TreeSearch", "ExactSearch", "ApproximateSearch", "SamplerFitTransform"} <= names
+    assert {"TreeSearch", "ExactSearch", "ApproximateSearch", "DiskSearch",
+            "SamplerFitTransform"} <= names
 
 
 @pytest.mark.parametrize("cls", [cls for _, cls in SUITES], ids=lambda c: c.__name__)

@@ -22,7 +22,8 @@ from sknegsample.rerank import BallTreePairScorer
 from sknegsample.rerank._head import PairHead
 
 ALGORITHMS = ["brute", "ball_tree", "kd_tree"]
-for _module, _algorithms in (("faiss", ["faiss_flat", "faiss_hnsw"]), ("hnswlib", ["hnswlib"])):
+for _module, _algorithms in (("faiss", ["faiss_flat", "faiss_hnsw", "faiss_ivf"]),
+                             ("hnswlib", ["hnswlib"])):
     try:
         __import__(_module)
         ALGORITHMS += _algorithms

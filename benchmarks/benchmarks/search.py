@@ -7,12 +7,18 @@ Run (from benchmarks/)::
 ``ExactSearch`` times every exact algorithm on the same clustered banks (the
 crossovers behind ``algorithm="auto"``; ``benchmarks/crossover.py`` prints
 them as a table). ``ApproximateSearch`` tracks recall@10 against exact
-search at default settings, next to its time.
+search at default settings, next to its time. ``DiskSearch`` searches a
+bank held in ``.npy`` files (a :class:`ShardedSearch` streaming it in
+shards) against the same bank in memory: time and peak memory.
 """
 
-import numpy as np
+import os
+import tempfile
 
-from sknegsample.neighbors import NeighborSearch
+import numpy as np
+import sklearn
+
+from sknegsample.neighbors import NeighborSearch, fit_search
 
 from .common import banks_for
 
@@ -48,7 +54,7 @@ class ExactSearch:
 
 class ApproximateSearch:
     param_names = ["algorithm", "n_features", "n_bank"]
-    params = [["faiss_hnsw", "hnswlib"], [32, 128], [10_000, 50_000]]
+    params = [["faiss_hnsw", "faiss_ivf", "hnswlib"], [32, 128], [10_000, 50_000]]
     number = 1
     repeat = 3
     warmup_time = 0
@@ -78,3 +84,36 @@ class ApproximateSearch:
         return hits / self.exact.size
 
     track_recall.unit = "recall@10"
+
+
+class DiskSearch:
+    param_names = ["where", "n_features", "n_bank"]
+    params = [["memory", "disk"], [128], [50_000, 200_000]]
+    number = 1
+    repeat = 3
+    warmup_time = 0
+    timeout = 600
+
+    def setup_cache(self):
+        folder = tempfile.mkdtemp(prefix="sknegsample_asv_")
+        paths = {}
+        for shape, (bank, labels) in banks_for(self).items():
+            path = os.path.join(folder, f"bank_{shape[0]}_{shape[1]}.npy")
+            np.save(path, bank.astype(np.float16))
+            paths[shape] = path, labels
+        return paths
+
+    def setup(self, paths, where, n_features, n_bank):
+        path, self.labels = paths[(n_bank, n_features)]
+        bank = np.load(path, mmap_mode="r" if where == "disk" else None)
+        self.queries = np.asarray(bank[:N_QUERIES], dtype=np.float64)
+        with sklearn.config_context(working_memory=32):
+            self.search = fit_search(NeighborSearch(algorithm="brute"), [bank], self.labels)
+
+    def time_kneighbors(self, paths, where, n_features, n_bank):
+        with sklearn.config_context(working_memory=32):
+            self.search.kneighbors(self.queries, K, query_labels=self.labels[:N_QUERIES])
+
+    def peakmem_kneighbors(self, paths, where, n_features, n_bank):
+        with sklearn.config_context(working_memory=32):
+            self.search.kneighbors(self.queries, K, query_labels=self.labels[:N_QUERIES])

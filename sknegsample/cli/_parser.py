@@ -150,13 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="distance between embeddings")
     group.add_argument("--algorithm", default="auto", metavar="NAME",
                        choices=["auto", "brute", "ball_tree", "kd_tree", "faiss_flat",
-                                "faiss_hnsw", "hnswlib"],
+                                "faiss_hnsw", "faiss_ivf", "hnswlib"],
                        help="search backend: auto, brute, ball_tree, kd_tree, or with the "
-                            "ann extra faiss_flat, faiss_hnsw, hnswlib")
+                            "ann extra faiss_flat, faiss_hnsw, faiss_ivf, hnswlib")
     group.add_argument("--leaf-size", type=_positive_int, default=40, metavar="N",
                        help="leaf size of ball_tree / kd_tree")
     group.add_argument("--search-param", action="append", metavar="KEY=VALUE",
-                       help="HNSW option (M, ef_construction, ef_search); repeatable")
+                       help="HNSW option (M, ef_construction, ef_search) or IVF option "
+                            "(nlist, nprobe); repeatable")
     group.add_argument("--device", default="cpu", metavar="DEVICE",
                        help="torch device of brute-force search")
     group.add_argument("--random-state", type=int, default=None, metavar="SEED",

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from ..exceptions import GuardScaleWarning
+from ..neighbors._chunking import chunk_rows
 
 
 def check_anchor_groups(anchor_groups, n_rows):
@@ -55,15 +56,51 @@ def warn_scale_mismatch(point: np.ndarray, counter: np.ndarray) -> None:
     """
     if point.shape[0] == 0:
         return
-    p = float(np.median(np.linalg.norm(point.astype(np.float64, copy=False), axis=1)))
-    c = float(np.median(np.linalg.norm(counter.astype(np.float64, copy=False), axis=1)))
-    ratio = max(p, c) / max(min(p, c), np.finfo(np.float64).tiny)
-    if ratio > 10:
+    # In log2: norms of rows near the float range's ends overflow or underflow.
+    p, c = _median_log2_norm(point), _median_log2_norm(counter)
+    if p == c:  # equal, or both sides all zeros
+        return
+    if abs(p - c) > np.log2(10):
         warnings.warn(
-            f"The points (X) and the counters (y) differ in scale by {ratio:.3g}x (median "
-            f"row norms {p:.3g} and {c:.3g}). A Pipeline step in front of the sampler "
-            "transforms X only; pass the transformer as HybridNegativeSampler("
-            "preprocessor=...) to apply it to both sides.", GuardScaleWarning, stacklevel=4)
+            f"The points (X) and the counters (y) differ in scale by {_power_of_two(abs(p - c))}"
+            f"x (median row norms {_power_of_two(p)} and {_power_of_two(c)}). A Pipeline step "
+            "in front of the sampler transforms X only; pass the transformer as "
+            "HybridNegativeSampler(preprocessor=...) to apply it to both sides.",
+            GuardScaleWarning, stacklevel=4)
+
+
+def _median_log2_norm(rows) -> float:
+    """log2 of the median row norm, in row blocks (no float64 copy of a matrix or file).
+
+    Each block is divided by a power of two near its largest entry (exact), so
+    no square overflows or underflows; all-zero rows give ``-inf``.
+    """
+    step = chunk_rows(8 * rows.shape[1], rows.shape[0])
+    logs = []
+    for start in range(0, rows.shape[0], step):
+        block = np.asarray(rows[start:start + step], dtype=np.float64)
+        largest = float(np.abs(block).max(initial=0.0))
+        if largest == 0.0:
+            logs.append(np.full(len(block), -np.inf))
+            continue
+        exponent = np.frexp(largest)[1]
+        norms = np.linalg.norm(np.ldexp(block, -exponent), axis=1)
+        with np.errstate(divide="ignore"):
+            logs.append(np.log2(norms) + exponent)
+    # The median of the logs is the log of the median (for an even count, of
+    # the geometric mean of the two middle norms: as good for a 10x test).
+    return float(np.median(np.concatenate(logs)))
+
+
+def _power_of_two(log2_value: float) -> str:
+    """``2 ** log2_value`` in scientific notation, without overflow."""
+    if log2_value == -np.inf:
+        return "0"
+    if log2_value == np.inf:
+        return "inf"
+    exponent10 = log2_value * np.log10(2.0)
+    whole = int(np.floor(exponent10))
+    return f"{10 ** (exponent10 - whole):.3g}e{whole:+03d}"
 
 
 def check_enough_negatives(search, n_negatives: int, negative_pool: str,

@@ -18,7 +18,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..neighbors import ALGORITHMS, METRICS, NeighborSearch
+from ..neighbors import ALGORITHMS, METRICS, NeighborSearch, fit_search
 from ..utils._persistence import _VersionedState, restore_state_on_error
 from ..utils._validation import check_indices, validate_pairs, validate_queries
 from ._anchors import index_anchors
@@ -104,8 +104,8 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
     metric : {"euclidean", "cosine"}, default="euclidean"
         Distance between embeddings.
     algorithm : {"auto", "brute", "ball_tree", "kd_tree", "faiss_flat", \
-"faiss_hnsw", "hnswlib"}, default="auto"
-        Search backend. Every backend but HNSW is exact. ``auto`` picks a
+"faiss_hnsw", "faiss_ivf", "hnswlib"}, default="auto"
+        Search backend. Every backend but HNSW and IVF is exact. ``auto`` picks a
         kd-tree for very low dimensions (<= 8 features, 10k+ rows), and exact
         brute force (``brute``, a torch GEMM on the CPU or GPU) otherwise;
         mining the training anchors, brute force scores each pair of them
@@ -113,9 +113,11 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
     leaf_size : int, default=40
         Leaf size of the ball/kd tree (the prototype used 2).
     search_params : dict or None, default=None
-        HNSW options: ``M``, ``ef_construction``, ``ef_search``.
+        HNSW options: ``M``, ``ef_construction``, ``ef_search``; IVF options:
+        ``nlist``, ``nprobe``.
     device : str or torch.device, default="cpu"
-        Torch device for brute-force search ("cuda" for a GPU).
+        Torch device for brute-force search ("cuda" for a GPU; several,
+        comma-separated, hold one shard of the bank each).
     preprocessor : transformer or None, default=None
         Fitted on points and counters stacked, and applied to both sides and
         to every query (a ``PCA`` or normaliser in front of mining). A
@@ -284,16 +286,17 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
             self.preprocessor, X, y if paired else None
         )
         n_rows = X.shape[0]
-        bank = np.vstack([X, counter]) if paired else X
-        warn_ratio_on_unit_rows(bank, self.metric, self.positive_margin)
         pool = {"both": None, "counters": (n_rows, 2 * n_rows),
                 "points": (0, n_rows)}[self.negative_pool]
         self.n_pairs_ = n_rows
         self.n_anchor_groups_ = int(self._anchors.labels[:n_rows].max()) + 1 if paired \
             else int(np.unique(self._anchors.labels).size)
-        self.search_ = self.make_search().fit(
-            bank, self._anchors.labels, input_name="X and y", pool=pool,
-            extra_ptr=self._anchors.extra_ptr, extra_ids=self._anchors.extra_ids)
+        # vstack([X, counter]), or shards for memmaps / several devices (fit_search).
+        self.search_ = fit_search(
+            self.make_search(), [X, counter] if paired else [X], self._anchors.labels,
+            input_name="X and y", pool=pool, extra_ptr=self._anchors.extra_ptr,
+            extra_ids=self._anchors.extra_ids)
+        warn_ratio_on_unit_rows(self.search_.bank_, self.metric, self.positive_margin)
         self._check_sizes()
 
     def _check_sizes(self):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-ALGORITHMS = ("auto", "brute", "ball_tree", "kd_tree", "faiss_flat", "faiss_hnsw", "hnswlib")
+ALGORITHMS = ("auto", "brute", "ball_tree", "kd_tree", "faiss_flat", "faiss_hnsw", "faiss_ivf",
+              "hnswlib")
 METRICS = ("euclidean", "cosine")
 
 

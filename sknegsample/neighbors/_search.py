@@ -62,7 +62,7 @@ _BRUTE_OVERFETCH = 4
 
 # Backends that spread one query call over all cores themselves (torch,
 # faiss' OpenMP): more threads on top would only oversubscribe.
-_SELF_THREADED = ("brute", "faiss_flat")
+_SELF_THREADED = ("brute", "faiss_flat", "faiss_ivf")
 
 
 # Queries per block when the queries are bank rows (bank_row_candidates):
@@ -256,6 +256,9 @@ class NeighborSearch:
             the answer is the same. Checked, and ignored when the rows,
             labels or classes differ, or a distance guard is set.
         """
+        from ._distributed import kneighbors_on_cluster  # joblib's Dask backend: shard tasks
+        if (on_cluster := kneighbors_on_cluster(self, locals())) is not None:
+            return on_cluster
         n_queries = queries.shape[0]
         k = min(k, self.n_pool_)
         if query_labels is None or self.groups_ is None:

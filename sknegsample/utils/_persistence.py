@@ -60,12 +60,16 @@ TRUSTED_TYPES = (
     "sknegsample.mining._anchors.AnchorIndex",
     "sknegsample.mining._sampler.HybridNegativeSampler",
     "sknegsample.neighbors._labels.LabelGroups",
+    "sknegsample.neighbors._parts.BankParts",
     "sknegsample.neighbors._search.NeighborSearch",
+    "sknegsample.neighbors._sharded.ShardedSearch",
     "sknegsample.neighbors.backends._faiss.FaissBackend",
     "sknegsample.neighbors.backends._hnswlib.HnswlibBackend",
+    "sknegsample.neighbors.backends._ivf.IvfBackend",
     "sknegsample.neighbors.backends._torch_brute.TorchBruteBackend",
     "sknegsample.neighbors.backends._trees.TreeBackend",
     "sknegsample.rerank._scorer.BallTreePairScorer",
+    "sknegsample.utils._mmap.FileRows",
 )
 
 _VERSION_KEY = "__sknegsample_version__"

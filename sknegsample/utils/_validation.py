@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
+from ._mmap import is_file_backed, validate_file_backed_pairs
+
 # float32 is kept as it is (half the memory, and what the GEMM runs in);
 # every other numeric dtype, float16 and integers included, becomes float64.
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -107,6 +109,9 @@ def validate_pairs(estimator, X, y, *, reset: bool = True):
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples, n_features), ndarray of shape (n_samples,) or None
     """
+    if is_file_backed(X):
+        # A bank on disk stays there: checked in blocks, never loaded (_mmap).
+        return validate_file_backed_pairs(estimator, X, y, reset=reset)
     _reject_non_2d(X, "X")
     if y is None:
         with naming("X"):

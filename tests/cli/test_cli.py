@@ -470,7 +470,8 @@ def test_audit_summary_json_and_plot(npy_pairs, capsys):
     (["neg.npy", "--plot", "audit.svg"], "must end in .png"),
     (["missing.npy"], "negatives file 'missing.npy' does not exist"),
     (["bad.npy"], "negatives must have shape (n_pairs, n_negatives) = (60, ...)"),
-    (["neg.npy", "--is-random", "bad.npy"], "--is-random file 'bad.npy' must hold booleans; got dtype int64"),
+    (["neg.npy", "--is-random", "bad.npy"],
+     "--is-random file 'bad.npy' must hold booleans; got dtype int64"),
 ])
 def test_audit_user_errors(npy_pairs, capsys, monkeypatch, argv, match):
     tmp, *_ = npy_pairs

@@ -2,7 +2,6 @@
 
 import tracemalloc
 
-import joblib
 import numpy as np
 import pytest
 import sklearn
@@ -13,8 +12,9 @@ from sknegsample.neighbors import ALGORITHMS, NeighborSearch, resolve_algorithm
 from sknegsample.neighbors._distances import normalize_rows
 
 EXACT = ["brute", "ball_tree", "kd_tree", "faiss_flat"]
-APPROXIMATE = ["faiss_hnsw", "hnswlib"]
-_OPTIONAL = {"faiss_flat": "faiss", "faiss_hnsw": "faiss", "hnswlib": "hnswlib"}
+APPROXIMATE = ["faiss_hnsw", "faiss_ivf", "hnswlib"]
+_OPTIONAL = {"faiss_flat": "faiss", "faiss_hnsw": "faiss", "faiss_ivf": "faiss",
+             "hnswlib": "hnswlib"}
 
 
 def _needs(algorithm):
@@ -149,25 +149,6 @@ def test_results_do_not_depend_on_n_jobs_or_working_memory(algorithm):
             np.testing.assert_array_equal(result.distances, expected.distances)
 
 
-def test_same_results_under_dask_local_cluster():
-    pytest.importorskip("dask")
-    distributed = pytest.importorskip("distributed")
-    bank = _clustered_data(n_bank=300)
-    labels = np.arange(len(bank)) % 150
-    search, _ = _fit(bank, "euclidean", "ball_tree", labels, n_jobs=2)
-    expected = search.kneighbors(bank, 4, query_labels=labels)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client, joblib.parallel_backend("dask"):
-        with distributed.get_task_stream(client) as tasks:
-            result = search.kneighbors(bank, 4, query_labels=labels)
-    # The thread hint (prefer="threads") yields to the active backend: the
-    # slices really ran as tasks on the cluster.
-    assert len(tasks.data) >= 2
-    np.testing.assert_array_equal(result.ids, expected.ids)
-    np.testing.assert_array_equal(result.distances, expected.distances)
-
-
 @pytest.mark.parametrize("algorithm", APPROXIMATE)
 def test_approximate_recall_at_defaults_on_clustered_data(algorithm):
     _needs(algorithm)
@@ -186,6 +167,10 @@ def test_approximate_recall_at_defaults_on_clustered_data(algorithm):
     ("faiss_flat", {"M": 8}, "unknown keys.*faiss_flat"),
     ("faiss_hnsw", {"ef": 8}, r"unknown keys.*\['M', 'ef_construction', 'ef_search'\]"),
     ("hnswlib", {"efSearch": 8}, "unknown keys.*hnswlib"),
+    ("faiss_ivf", {"n_probe": 8}, r"unknown keys.*\['nlist', 'nprobe'\]"),
+    ("faiss_ivf", {"nlist": 0}, r"'nlist'\] for algorithm='faiss_ivf' must be an int >= 1"),
+    ("faiss_ivf", {"nlist": 301}, r"<= the bank's 300 rows; got 301"),
+    ("faiss_ivf", {"nlist": 4, "nprobe": 5}, r"'nprobe'.* <= nlist \(4\); got 5"),
 ])
 def test_search_params_errors_name_the_expected_keys(algorithm, params, match):
     _needs(algorithm)

@@ -47,7 +47,7 @@ def _available(module):
 
 
 ALGORITHMS = ["brute", "ball_tree", "kd_tree"]
-ALGORITHMS += ["faiss_flat", "faiss_hnsw"] if _available("faiss") else []
+ALGORITHMS += ["faiss_flat", "faiss_hnsw", "faiss_ivf"] if _available("faiss") else []
 ALGORITHMS += ["hnswlib"] if _available("hnswlib") else []
 
 _rng = np.random.RandomState(0)
@@ -171,6 +171,12 @@ def test_trusted_types_has_no_stale_entry(tmp_path):
         for est in (_sampler(algorithm).fit(POINT, COUNTER),
                     _scorer(algorithm).fit(POINT[:40], COUNTER[:40])):
             found |= set(sio.get_untrusted_types(data=sio.dumps(est)))
+    # A bank on disk (memmaps) is a ShardedSearch over FileRows parts.
+    for name, array in (("point", POINT), ("counter", COUNTER)):
+        np.save(tmp_path / f"{name}.npy", array)
+    on_disk = _sampler("brute").fit(*(np.load(tmp_path / f"{name}.npy", mmap_mode="r")
+                                      for name in ("point", "counter")))
+    found |= set(sio.get_untrusted_types(data=sio.dumps(on_disk)))
     if set(ALGORITHMS) >= {"faiss_flat", "hnswlib"}:
         assert found == set(TRUSTED_TYPES)
 

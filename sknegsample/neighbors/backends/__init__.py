@@ -12,13 +12,14 @@ numpy arrays (no torch tensor, tree or native index object), so that pickle,
 joblib and skops files need to trust no type outside sknegsample, and a model
 saved on a GPU loads on a CPU. Indexes that are cheap and deterministic to
 rebuild from the bank (brute force, trees, faiss' flat index) are rebuilt by
-``restore``; HNSW graphs, whose construction is multi-threaded and therefore
-not reproducible, are kept as their serialised bytes.
+``restore``; HNSW graphs and IVF indexes, whose construction is
+multi-threaded, are kept as their serialised bytes.
 """
 
 from ._base import SearchBackend
 from ._faiss import FaissBackend
 from ._hnswlib import HnswlibBackend
+from ._ivf import IvfBackend
 from ._params import check_search_params
 from ._torch_brute import TorchBruteBackend
 from ._trees import TreeBackend
@@ -26,6 +27,7 @@ from ._trees import TreeBackend
 __all__ = [
     "FaissBackend",
     "HnswlibBackend",
+    "IvfBackend",
     "SearchBackend",
     "TorchBruteBackend",
     "TreeBackend",
@@ -44,4 +46,6 @@ def make_backend(algorithm: str, *, leaf_size: int, params: dict | None, device:
         return TreeBackend(algorithm, leaf_size)
     if algorithm in ("faiss_flat", "faiss_hnsw"):
         return FaissBackend(algorithm, params)
+    if algorithm == "faiss_ivf":
+        return IvfBackend(params, random_state=random_state)
     return HnswlibBackend(params, n_jobs=n_jobs, random_state=random_state)

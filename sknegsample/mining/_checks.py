@@ -13,6 +13,7 @@ import numpy as np
 
 from ..exceptions import GuardScaleWarning
 from ..neighbors._chunking import chunk_rows
+from ..utils._device import check_device
 
 
 def check_anchor_groups(anchor_groups, n_rows):
@@ -150,7 +151,13 @@ def warn_short_anchors(sampler, mined):
 
 
 def check_fit_options(sampler, anchor_groups):
-    """Options that need paired data (counters as y)."""
+    """Options checked at fit and again at transform (``set_params`` may change them).
+
+    The device (each one of a comma-separated list: one bank shard per
+    device), and the options that need paired data (counters as y).
+    """
+    for device in str(sampler.device).split(","):
+        check_device(device.strip(), name="device")
     paired = sampler.mode_ == "paired"
     if sampler.negative_pool == "counters" and not paired:
         raise ValueError(

@@ -14,12 +14,13 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..neighbors import ALGORITHMS, METRICS, NeighborSearch, fit_search
 from ..utils._persistence import _VersionedState, restore_state_on_error
+from ..utils._random import derive_seed
 from ..utils._validation import check_indices, validate_pairs, validate_queries
 from ._anchors import index_anchors
 from ._batch import mine_rows
@@ -406,7 +407,7 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
             self._check_sizes()
             X = validate_queries(self, X)
         indices = check_indices(indices, n_queries=X.shape[0], n_indexable=self.n_pairs_)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = derive_seed(self.random_state)
         batch = mine_rows(self, X, indices, seed)
         mined = batch.mined
         warn_short_anchors(self, mined)

@@ -74,7 +74,10 @@ def test_non_numeric_text_is_rejected_with_the_argument_name():
             "search_params must be empty for algorithm='brute'",
         ),
         ({"algorithm": "hnswlib", "search_params": {"efs": 4}}, "unknown keys"),
-        ({"device": "cuda", "algorithm": "ball_tree"}, "runs the brute-force backend only"),
+        # Without CUDA the device check speaks first.
+        ({"device": "cuda", "algorithm": "ball_tree"},
+         "runs the brute-force backend only|device='cuda' needs CUDA"),
+        ({"device": "cpu,nonsense"}, "device"),
     ],
 )
 def test_bad_parameters(params, match):

@@ -8,6 +8,10 @@ Run from the repository root::
     python benchmarks/compare_search.py --point p.npy --counter c.npy  # yours
     python benchmarks/compare_search.py --n-pairs 50000 --n-features 128
     python benchmarks/compare_search.py --plot-only          # docs/_static/leaf_size.png
+    python benchmarks/compare_search.py --dataset docstrings --option all  # option costs
+
+``--option`` (see ``option_costs.py``) times the sampler's options against
+plain mining instead of the contenders below.
 
 Every contender does the same work on the same data, in this one process,
 interleaved, and the table reports medians of ``--repeat`` runs and ratios to
@@ -44,10 +48,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from option_costs import compare_options, guard_skips_by_metric
 from prototype import BallTreeSearcher, prototype_pairs_to_bank_ids
 
 from sknegsample import HybridNegativeSampler
 from sknegsample.datasets import load_manpage_pairs, make_pairs
+
+OPTION_NAMES = ["positive_margin", "absolute_margin", "min_distance", "max_distance", "window",
+                "skip_nearest", "max_negative_uses", "negative_pool", "recipe", "guarded_random"]
 
 
 def pick_excluding_pair(ids: np.ndarray, n_pairs: int) -> np.ndarray:
@@ -238,7 +246,24 @@ def main(argv=None):
     parser.add_argument("--plot", default=os.path.join("docs", "_static", "leaf_size.png"))
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--option", nargs="+", choices=["all", *OPTION_NAMES],
+                        help="time these sampler options against plain mining")
+    parser.add_argument("--metric", default="cosine", choices=["cosine", "euclidean"],
+                        help="with --option: the sampler's metric")
+    parser.add_argument("--sample", type=int,
+                        help="with --option: mine only the first SAMPLE anchors")
+    parser.add_argument("--with-st", action="store_true",
+                        help="with --option: sentence-transformers' miner on the same data")
+    parser.add_argument("--guard-skips", action="store_true",
+                        help="with --option: positive_margin's skips under both metrics")
     args = parser.parse_args(argv)
+    if args.option:
+        point, counter, label = load(args)
+        compare_options(point, counter, label, names=args.option, metric=args.metric,
+                        repeat=args.repeat, sample=args.sample, with_st=args.with_st)
+        if args.guard_skips:
+            guard_skips_by_metric(point, counter, sample=args.sample)
+        return
     if not args.plot_only:
         compare(args)
     if args.plot_only or not args.no_plot:

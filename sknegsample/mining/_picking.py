@@ -192,11 +192,68 @@ def draw_random(search: NeighborSearch, queries, keys, exclusion: Exclusion, tak
         pending = pending[~ok]
         if not pending.size:
             return Draw(ids, dist, n_redrawn, relaxed)
+    if floor is not None or ceiling is not None:
+        pending = _draw_in_window(search, queries, keys, exclusion, taken, slot, seed, stream,
+                                  allowed_extra, pending, ids, dist, relaxed)
     for row in pending:
         ids[row], dist[row], relaxed[row] = _draw_by_listing(
             search, (start, stop), queries[row], keys[row], exclusion[[row]], taken[row], row,
             slot, seed, stream, allowed_extra, floor, ceiling)
     return Draw(ids, dist, n_redrawn, relaxed)
+
+
+# Window members listed per row at once by the exact search, for rows whose
+# window rejection sampling could not hit: a narrow window (a tight
+# max_distance, say) held 20 of 3646 ids, and listing the pool row by row took
+# 8 s for 183 such anchors of the man pages; one windowed search lists them.
+_WINDOW_LIST = 256
+
+
+def _draw_in_window(search, queries, keys, exclusion, taken, slot, seed, stream,
+                    allowed_extra, pending, ids, dist, relaxed):
+    """Uniform draws for ``pending`` rows from their window, listed by the exact search.
+
+    The search returns every allowed id inside a row's window when there
+    are fewer than ``_WINDOW_LIST`` of them (it is exact): the draw is then
+    the first in hashed order of those not taken and passing
+    ``allowed_extra``, or, when none is left, an unguarded draw (relaxed).
+    Returns the rows this cannot settle (approximate search, wider windows).
+    """
+    if not search.is_exact:
+        return pending
+    found = search.kneighbors(queries[pending], _WINDOW_LIST,
+                              query_labels=exclusion.labels[pending],
+                              query_classes=exclusion.classes[pending],
+                              min_distance=None if exclusion.floor is None
+                              else exclusion.floor[pending],
+                              max_distance=None if exclusion.ceiling is None
+                              else exclusion.ceiling[pending])
+    cand = found.ids
+    # Every allowed id in the window was listed when the list is not full.
+    settled = (cand < 0).any(axis=1)
+    ok = (cand >= 0) & ~(cand[:, :, None] == taken[pending][:, None, :]).any(axis=2)
+    if allowed_extra is not None:
+        rows = np.broadcast_to(pending[:, None], cand.shape)
+        ok[ok] = allowed_extra(rows[ok], cand[ok])
+    # The first allowed id in hashed order: uniform over the allowed ones.
+    priority = hash_uint64(seed, keys[pending][:, None].astype(np.uint64), slot, stream,
+                           np.maximum(cand, 0))
+    priority[~ok] = np.iinfo(np.uint64).max
+    best = np.argmin(priority, axis=1)
+    hit = settled & ok.any(axis=1)
+    rows_hit = pending[hit]
+    ids[rows_hit] = cand[hit, best[hit]]
+    dist[rows_hit] = found.distances[hit, best[hit]]
+    unguarded = pending[settled & ~hit]
+    if unguarded.size:
+        rows = unguarded
+        loose = Exclusion(exclusion.labels, exclusion.classes, guard_random=False)
+        draw = draw_random(search, queries[rows], keys[rows], loose[rows], taken[rows], slot,
+                           seed, stream, None if allowed_extra is None else
+                           (lambda r, c: allowed_extra(rows[r], c)))
+        ids[rows], dist[rows] = draw.ids, draw.distances
+        relaxed[rows] = 1
+    return pending[~settled]
 
 
 def _inside(d, floor, ceiling, rows):

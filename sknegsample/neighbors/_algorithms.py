@@ -6,6 +6,9 @@ ALGORITHMS = ("auto", "brute", "ball_tree", "kd_tree", "faiss_flat", "faiss_hnsw
               "hnswlib")
 METRICS = ("euclidean", "cosine")
 
+#: Algorithms that return the exact neighbours (their shards merge exactly).
+EXACT_ALGORITHMS = ("brute", "ball_tree", "kd_tree", "faiss_flat")
+
 
 def resolve_algorithm(algorithm: str, n_bank: int, n_features: int, device: str) -> str:
     """Pick the backend for ``algorithm="auto"``.

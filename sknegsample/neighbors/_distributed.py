@@ -43,9 +43,9 @@ import weakref
 import numpy as np
 from joblib.parallel import get_active_backend
 
+from ._algorithms import EXACT_ALGORITHMS
 from ._chunking import chunk_rows
 from ._merge import (
-    EXACT_ALGORITHMS,
     empty_result,
     extras_coo,
     fit_shard,

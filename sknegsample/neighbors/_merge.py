@@ -29,8 +29,6 @@ from ._search import NeighborSearch, SearchResult
 SEARCH_PARAMS = ("metric", "algorithm", "leaf_size", "device", "search_params", "n_jobs",
                  "random_state")
 
-#: Algorithms whose shards merge into the exact answer.
-EXACT_ALGORITHMS = ("brute", "ball_tree", "kd_tree", "faiss_flat")
 
 _NO_ID = np.iinfo(np.int64).max
 

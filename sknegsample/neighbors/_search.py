@@ -33,7 +33,7 @@ import torch
 from joblib import Parallel, delayed
 from sklearn.utils import gen_even_slices
 
-from ._algorithms import resolve_algorithm
+from ._algorithms import EXACT_ALGORITHMS, resolve_algorithm
 from ._chunking import _effective_threads, search_chunk_rows
 from ._distances import (
     _row_norms,
@@ -205,6 +205,11 @@ class NeighborSearch:
     @property
     def n_bank_(self) -> int:
         return self.bank_.shape[0]
+
+    @property
+    def is_exact(self) -> bool:
+        """Whether the fitted algorithm returns the exact neighbours."""
+        return self.algorithm_ in EXACT_ALGORITHMS
 
     @property
     def n_pool_(self) -> int:

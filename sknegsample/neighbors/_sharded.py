@@ -26,12 +26,11 @@ from joblib import Parallel, delayed
 from sklearn import get_config
 
 from ..utils._mmap import is_file_backed
-from ._algorithms import resolve_algorithm
+from ._algorithms import EXACT_ALGORITHMS, resolve_algorithm
 from ._distances import to_metric_distance
 from ._exact import exact_sq
 from ._labels import LabelGroups
 from ._merge import (
-    EXACT_ALGORITHMS,
     SEARCH_PARAMS,
     empty_result,
     extras_coo,
@@ -198,6 +197,9 @@ class ShardedSearch:
     @property
     def n_bank_(self) -> int:
         return len(self.bank_)
+
+    #: Shards only run exact algorithms, and merge exactly.
+    is_exact = True
 
     @property
     def n_pool_(self) -> int:

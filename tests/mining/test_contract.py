@@ -116,6 +116,31 @@ def test_random_picks_stay_in_the_pool_and_are_uniform_over_it(pool):
     assert stats.chisquare(counts).pvalue > 1e-3
 
 
+def test_random_picks_in_a_narrow_window_are_uniform_over_it():
+    # A window of a few ids in an 800-row pool: rejection sampling mostly
+    # misses, and the draw falls back to listing the window with the search.
+    point, counter = _pairs(n=400, d=4, seed=2)
+    bank = np.vstack([point, counter])
+    dist = np.linalg.norm(point[:, None, :] - bank[None, :, :], axis=2)
+    dist[np.arange(400), np.arange(400)] = dist[np.arange(400), 400 + np.arange(400)] = np.inf
+    ceiling = float(np.quantile(np.sort(dist, axis=1)[:, 4], 0.5))
+    inside = [np.flatnonzero((row > 0) & (row <= ceiling)) for row in dist]
+    sampler = HybridNegativeSampler(random_rate=1.0, max_distance=ceiling,
+                                    random_state=np.random.RandomState(0)).fit(point, counter)
+    picks, inside = [], inside[:40]
+    for _ in range(300):
+        negatives, info = sampler.transform(point[:40], return_info=True)
+        picks.append(negatives[:, 0])
+        empty = sum(ids.size == 0 for ids in inside)
+        assert info.n_skipped["random_relaxed"] == empty > 0
+        assert all(n in ids for n, ids in zip(negatives[:, 0], inside, strict=True) if ids.size)
+    from scipy import stats
+    anchor = next(i for i, ids in enumerate(inside) if 4 <= ids.size <= 8)
+    chosen = np.array(picks)[:, anchor]
+    counts = np.array([np.sum(chosen == i) for i in inside[anchor]])
+    assert counts.sum() == 300 and stats.chisquare(counts).pvalue > 1e-3
+
+
 def test_fitted_anchor_never_receives_its_positive_without_indices():
     point, counter = _pairs(n=200)
     sampler = HybridNegativeSampler(random_rate=0.0, random_state=0)

@@ -31,27 +31,10 @@ import time
 import warnings
 
 import numpy as np
+from benchmarks.common import plain_distances_of, sampler_options
 
 from sknegsample import HybridNegativeSampler
 from sknegsample.exceptions import GuardScaleWarning
-
-
-def _options(plain_distances: np.ndarray) -> dict:
-    """``{name: parameters}``; the distance window is set from plain's own distances."""
-    low, high = (float(q) for q in np.quantile(plain_distances, [0.10, 0.90]))
-    return {
-        "positive_margin": {"positive_margin": 0.95},
-        "absolute_margin": {"absolute_margin": 0.05},
-        "min_distance": {"min_distance": round(low, 4)},
-        "max_distance": {"max_distance": round(high, 4)},
-        "window": {"n_candidates": 20, "hard_selection": "uniform", "n_negatives": 4},
-        "skip_nearest": {"skip_nearest": 10},
-        "max_negative_uses": {"max_negative_uses": 5},
-        "negative_pool": {"negative_pool": "counters"},
-        "recipe": {"negative_pool": "counters", "positive_margin": 0.95, "n_negatives": 4},
-        "guarded_random": {"positive_margin": 0.95, "random_rate": 0.5,
-                           "guard_random_negatives": True},
-    }
 
 
 def _mine(point, counter, sample, params):
@@ -74,14 +57,8 @@ def compare_options(point, counter, label, *, names, metric, repeat, sample=None
     base = {"random_rate": 0.0, "random_state": 0, "metric": metric}
     plain = HybridNegativeSampler(**base).fit(point, counter)
     queries = point if sample is None else point[:sample]
-    plain_negatives = plain.transform(queries)
-    bank = np.vstack([point, counter]).astype(np.float64)
-    if metric == "cosine":
-        bank /= np.linalg.norm(bank, axis=1, keepdims=True)
-    plain_distances = np.linalg.norm(bank[plain_negatives[:, 0]] - bank[:len(queries)], axis=1)
-    if metric == "cosine":
-        plain_distances = plain_distances ** 2 / 2  # 1 - cosine similarity
-    options = _options(plain_distances)
+    plain_distances = plain_distances_of(plain, queries)
+    options = sampler_options(plain_distances)
     if names != ["all"]:
         options = {name: options[name] for name in names}
     runs = {"plain": base}

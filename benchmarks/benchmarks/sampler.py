@@ -9,9 +9,14 @@ ratio against the prototype, faiss and the GEMM floor is printed by
 ``benchmarks/compare_search.py``.
 """
 
-from sknegsample import HybridNegativeSampler
+import warnings
 
-from .common import banks_for
+import numpy as np
+
+from sknegsample import HybridNegativeSampler
+from sknegsample.datasets import make_pairs
+
+from .common import banks_for, plain_distances_of, sampler_options
 
 
 class SamplerFitTransform:
@@ -41,3 +46,38 @@ class SamplerFitTransform:
 
     def peakmem_fit_transform(self, banks, n_pairs, n_features, algorithm):
         self.sampler.fit_transform(self.point, self.counter)
+
+
+class SamplerOptions:
+    """Each option's cost next to plain exact mining (``random_rate=0``, cosine).
+
+    ``compare_search.py --option all`` prints the same as ratios measured
+    side by side; here asv tracks each over commits.
+    """
+
+    param_names = ["option"]
+    params = [["plain", *sampler_options(np.zeros(1))]]
+    number = 1
+    repeat = 3
+    warmup_time = 0
+    timeout = 600
+
+    def setup_cache(self):
+        point, counter = make_pairs(6_000, 384, random_state=0)
+        point /= np.linalg.norm(point, axis=1, keepdims=True)
+        counter /= np.linalg.norm(counter, axis=1, keepdims=True)
+        base = {"random_rate": 0.0, "random_state": 0, "metric": "cosine"}
+        plain = HybridNegativeSampler(**base).fit(point, counter)
+        options = sampler_options(plain_distances_of(plain, point))
+        return point, counter, {"plain": base} | {
+            name: {**base, **params} for name, params in options.items()}
+
+    def setup(self, cache, option):
+        point, counter, runs = cache
+        self.point, self.counter = point, counter
+        self.sampler = HybridNegativeSampler(**runs[option])
+
+    def time_fit_transform(self, cache, option):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.sampler.fit(self.point, self.counter).transform(self.point)

@@ -268,7 +268,7 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
         self : HybridNegativeSampler
             The fitted sampler.
         """
-        X, y = validate_pairs(self, X, y, reset=True)
+        X, y = validate_pairs(self, X, y, reset=True, keep_on_disk=True)
         self._fit_bank(X, y, anchor_groups)
         return self
 
@@ -386,7 +386,7 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
         negatives : ndarray of int64 of shape (n_pairs, n_negatives)
             Bank ids, as in :meth:`transform`.
         """
-        X, y = validate_pairs(self, X, y, reset=True)
+        X, y = validate_pairs(self, X, y, reset=True, keep_on_disk=True)
         self._fit_bank(X, y, anchor_groups)
         negatives, info = self._mine(X, np.arange(self.n_pairs_), validate=False)
         self.negative_distances_ = info.negative_distances

@@ -53,17 +53,14 @@ from .backends._base import DistanceWindow
 # near-ties rarely force a second query.
 _OVERFETCH = 8
 
-
 # Brute force excludes before selecting, so only copies and float32
 # near-ties call for more: k + 4 needed a second query for ~0.1% of rows
 # (20k x 384 make_pairs) and spares almost half of the float64 re-rank.
 _BRUTE_OVERFETCH = 4
 
-
 # Backends that spread one query call over all cores themselves (torch,
 # faiss' OpenMP): more threads on top would only oversubscribe.
 _SELF_THREADED = ("brute", "faiss_flat", "faiss_ivf")
-
 
 # Queries per block when the queries are bank rows (bank_row_candidates):
 # four blocks, so that most of the symmetric pairs are scored once (one block
@@ -207,8 +204,7 @@ class NeighborSearch:
         return self.bank_.shape[0]
 
     @property
-    def is_exact(self) -> bool:
-        """Whether the fitted algorithm returns the exact neighbours."""
+    def is_exact(self) -> bool:  # whether the fitted algorithm is exact
         return self.algorithm_ in EXACT_ALGORITHMS
 
     @property

@@ -97,19 +97,21 @@ def _reject_non_2d(array, input_name: str) -> None:
         )
 
 
-def validate_pairs(estimator, X, y, *, reset: bool = True):
+def validate_pairs(estimator, X, y, *, reset: bool = True, keep_on_disk: bool = False):
     """Validate ``fit``'s point matrix ``X`` and its ``y``.
 
     ``y`` may be a counter matrix of the same shape as ``X`` (paired mode),
     a 1-D label vector (label mode: rows sharing a label are never each
-    other's negatives), or None (every row is its own group).
+    other's negatives), or None (every row is its own group). With
+    ``keep_on_disk``, memory-mapped matrices come back as file-backed rows
+    (for a search that streams its bank); otherwise they are read in.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples, n_features), ndarray of shape (n_samples,) or None
     """
-    if is_file_backed(X):
+    if keep_on_disk and is_file_backed(X):
         # A bank on disk stays there: checked in blocks, never loaded (_mmap).
         return validate_file_backed_pairs(estimator, X, y, reset=reset)
     _reject_non_2d(X, "X")

@@ -289,6 +289,26 @@ def guarded_problems(draw):
     return point, counter, params
 
 
+@pytest.mark.parametrize("noise", [0.3, 3.0])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_guards_on_blocks_of_many_rows(metric, noise):
+    # 300 anchors in one score block: the search probes its first rows and,
+    # with weak positives (noise 3), masks the whole block before selecting;
+    # with close positives most rows need no mask. Both must equal the
+    # definitions.
+    point, counter = _pairs(n=300, d=6, seed=3)
+    counter = point + noise * np.random.RandomState(4).normal(size=point.shape)
+    sampler = HybridNegativeSampler(random_rate=0.0, n_negatives=3, metric=metric,
+                                    positive_margin=0.9, max_distance=2.5 if metric ==
+                                    "euclidean" else 0.6)
+    allowed, _, _ = reference(point, counter, metric=metric, positive_margin=0.9,
+                              max_distance=sampler.max_distance)
+    negatives = _hard(sampler, point, counter)
+    for row, ids in zip(negatives, allowed, strict=True):
+        expected = ids[:3]
+        np.testing.assert_array_equal(row[:len(expected)], expected)
+
+
 @pytest.mark.filterwarnings("ignore::sknegsample.exceptions.GuardScaleWarning")
 @settings(max_examples=60, deadline=None)
 @given(guarded_problems())

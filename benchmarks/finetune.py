@@ -2,14 +2,15 @@
 
 Two measurements, one script::
 
-    HF_HUB_OFFLINE=1 python benchmarks/finetune.py              # both (~15 min, 2 cores)
-    HF_HUB_OFFLINE=1 python benchmarks/finetune.py --tiny       # CI smoke run (~1 min)
+    HF_HUB_OFFLINE=1 python benchmarks/finetune.py              # both (26 CPU-min, see below)
+    HF_HUB_OFFLINE=1 python benchmarks/finetune.py --tiny       # CI smoke run (2.5 CPU-min)
     HF_HUB_OFFLINE=1 python benchmarks/finetune.py --only timing --pairs 20000
 
 **timing**: ``sentence_transformers.util.mine_hard_negatives`` against
 ``sknegsample.text.mine_hard_negatives`` on the same embeddings
 (``make_pairs(cluster_std=3, noise=4)``, 384 features), medians of ``--repeats`` calls each, in this
-process. Encoding is excluded for both: ST gets a real ``SentenceTransformer``
+process, with the peak extra RSS of each call (``/proc/self/clear_refs``; nan off
+Linux). Encoding is excluded for both: ST gets a real ``SentenceTransformer``
 (the bundled all-MiniLM-L6-v2) whose ``encode_query``/``encode_document``
 return the precomputed rows (a dictionary lookup, as a warm ``cache_folder``
 would); sknegsample gets ``anchor_embeddings=``/``positive_embeddings=``. The
@@ -24,6 +25,12 @@ copies excluded; + sknegsample's hybrid (``random_rate=0.5``); +
 ``RemineCallback`` (the guard, refreshed twice per epoch with the model being
 trained). Accuracy@1, MRR@10 and nDCG@10 of the held-out sections' anchors
 against all their positives, for each ``--seeds``.
+
+Cost: the default run (256 training pairs, 200 held out, 2 seeds, 6 variants
+plus the timing at 20k pairs) took 26 CPU-minutes (user + sys): an estimated 13-15 min
+on 2 unshared cores; 52 min wall-clock on 2 cores shared at load 8-10. The
+earlier default of 600 training and 300 held-out pairs was stopped after its
+first two runs at 5.4 min each under that load (about an hour in all).
 """
 
 from __future__ import annotations
@@ -85,28 +92,66 @@ def timing(n_pairs, repeats, settings):
     rows = []
     for name, kwargs in settings:
         kwargs = dict(kwargs, verbose=False, output_format="n-tuple")
-        st_times, our_times, our_mine = [], [], []
+        st_times, our_times, st_peaks, our_peaks = [], [], [], []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, base = time.perf_counter(), _reset_peak()
             theirs = _quiet(st_mine, ds, model, **kwargs)
             st_times.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            ours, stats = mine_hard_negatives(ds, anchor_embeddings=point,
-                                              positive_embeddings=counter,
-                                              return_statistics=True, **kwargs)
+            st_peaks.append(_peak_since(base))
+            start, base = time.perf_counter(), _reset_peak()
+            ours = mine_hard_negatives(ds, anchor_embeddings=point, positive_embeddings=counter,
+                                       **kwargs)
             our_times.append(time.perf_counter() - start)
-            our_mine.append(stats["mine_seconds"])
+            our_peaks.append(_peak_since(base))
         same = len(ours) == len(theirs) and np.mean(
             [a == b for a, b in zip(ours.to_list(), theirs.to_list(), strict=True)])
         st_median, our_median = statistics.median(st_times), statistics.median(our_times)
-        rows.append((name, st_median, our_median, st_median / our_median, float(same)))
+        rows.append((name, st_median, our_median, st_median / our_median, float(same),
+                     max(st_peaks), max(our_peaks)))
     print(f"\nMining time, {n_pairs} pairs x 384 (make_pairs), encoding excluded, "
-          f"median of {repeats}, torch threads={_threads()}")
-    print("| setting | ST s | sknegsample s | ratio | row agreement |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, st_s, our_s, ratio, agree in rows:
-        print(f"| {name} | {st_s:.2f} | {our_s:.2f} | {ratio:.1f}x | {agree:.4f} |")
+          f"median of {repeats}, torch threads={_threads()}; peak extra RSS during the call "
+          f"(largest of the {repeats}), sknegsample working_memory={_working_memory()} MiB")
+    print("| setting | ST s | sknegsample s | ratio | row agreement | ST peak MiB "
+          "| sknegsample peak MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, st_s, our_s, ratio, agree, st_mib, our_mib in rows:
+        print(f"| {name} | {st_s:.2f} | {our_s:.2f} | {ratio:.1f}x | {agree:.4f} "
+              f"| {st_mib:.0f} | {our_mib:.0f} |")
     return rows
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def _reset_peak():
+    """Return freed heap to the OS, reset the peak RSS (Linux), return the RSS in KiB."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return None
+    return _status_kib("VmRSS")
+
+
+def _peak_since(base):
+    """MiB by which the peak RSS rose above ``base`` (nan where /proc is missing)."""
+    peak = _status_kib("VmHWM")
+    return float("nan") if peak is None or base is None else (peak - base) / 1024
+
+
+def _working_memory():
+    import sklearn
+
+    return sklearn.get_config()["working_memory"]
 
 
 def _threads():
@@ -238,8 +283,8 @@ def main(argv=None):
     parser.add_argument("--only", choices=["timing", "finetune"])
     parser.add_argument("--pairs", type=int, default=20000, help="timing: pairs")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--train", type=int, default=600)
-    parser.add_argument("--test", type=int, default=300)
+    parser.add_argument("--train", type=int, default=256)
+    parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)

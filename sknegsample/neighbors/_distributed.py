@@ -75,8 +75,8 @@ def kneighbors_on_cluster(search, call: dict):
     ``call`` holds the call's arguments (its ``locals()``: every keyword
     argument the method has, today's and any added later, reaches the
     shards). None when no Dask backend is active or the algorithm is
-    approximate (HNSW and IVF answer per index; their queries go through
-    joblib slices).
+    approximate (HNSW and IVF answer per index: HNSW's queries go through
+    joblib slices, IVF runs in this process on its own threads).
     """
     client = active_client()
     if client is None or search.algorithm_ not in EXACT_ALGORITHMS:

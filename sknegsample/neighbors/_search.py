@@ -37,10 +37,10 @@ from ._algorithms import resolve_algorithm
 from ._chunking import _effective_threads, search_chunk_rows
 from ._distances import (
     _row_norms,
+    bank_scale,
     check_float32_range,
     matmul_epsilon,
     normalize_rows,
-    power_of_two_scale,
     to_metric_distance,
     to_squared_distance,
 )
@@ -145,16 +145,16 @@ class NeighborSearch:
         """
         if self.metric == "cosine":
             bank = normalize_rows(bank, input_name)
-        check_float32_range(bank, input_name)
         n_bank, n_features = bank.shape
         start, stop = (0, n_bank) if pool is None else (int(pool[0]), int(pool[1]))
         if not 0 <= start < stop <= n_bank:
             raise ValueError(f"pool must be a non-empty range of the {n_bank} bank rows; "
                              f"got ({start}, {stop}).")
+        scale = bank_scale(bank[start:stop])
+        check_float32_range(bank, input_name, scale)
         self.bank_ = bank
         self.pool_ = (start, stop)
-        self._scale = power_of_two_scale(float(np.sqrt(np.max(np.einsum(
-            "ij,ij->i", bank[start:stop], bank[start:stop], dtype=np.float64)))))
+        self._scale = scale
         self.bank32_ = self._to32(bank)
         self.algorithm_ = resolve_algorithm(self.algorithm, stop - start, n_features,
                                             self.device)
@@ -165,8 +165,9 @@ class NeighborSearch:
             )
         self.groups_ = LabelGroups(labels, extra_ptr, extra_ids) if labels is not None \
             else None
-        self.backend_ = self._make_backend().fit(self.bank32_[start:stop],
-                                                 self.bank_[start:stop])
+        backend = self._make_backend()
+        self.backend_ = backend.fit(self.bank32_[start:stop],
+                                    self._exact_rows(self.bank_[start:stop], backend))
         self._max_norm = float(_row_norms(self.bank32_[start:stop]).max())
         return self
 
@@ -176,6 +177,32 @@ class NeighborSearch:
             return np.ascontiguousarray(array, dtype=np.float32)
         return np.ascontiguousarray(np.multiply(array, self._scale, dtype=np.float64),
                                     dtype=np.float32)
+
+    def _exact_rows(self, array: np.ndarray, backend=None) -> np.ndarray:
+        """Rows as an exact backend (the trees) sees them: scaled like ``bank32_``.
+
+        Every backend works in the scaled units, so that its estimates
+        neither underflow nor overflow: a float64 copy for a tree over a
+        scaled bank (the other backends read ``bank32_`` only).
+        """
+        backend = self.backend_ if backend is None else backend
+        if self._scale == 1.0 or backend.estimate != "exact":
+            return array
+        return np.multiply(array, self._scale, dtype=np.float64)
+
+    def _squared(self, distance: np.ndarray) -> np.ndarray:
+        """Metric distances as squared distances in the search's scaled units."""
+        if self.metric == "cosine":
+            return to_squared_distance(distance, self.metric) * self._scale**2
+        return np.square(distance * self._scale)
+
+    def _metric(self, sq_dist: np.ndarray) -> np.ndarray:
+        """Squared distances in the scaled units as metric distances (unscaled)."""
+        if self._scale == 1.0:
+            return to_metric_distance(sq_dist, self.metric)
+        if self.metric == "cosine":
+            return to_metric_distance(sq_dist / self._scale**2, self.metric)
+        return np.sqrt(sq_dist) / self._scale
 
     def _make_backend(self):
         return make_backend(self.algorithm_, leaf_size=self.leaf_size,
@@ -192,7 +219,8 @@ class NeighborSearch:
         if "bank_" in state:
             self.bank32_ = self._to32(self.bank_)
             start, stop = self.pool_range()
-            self.backend_.restore(self.bank32_[start:stop], self.bank_[start:stop])
+            self.backend_.restore(self.bank32_[start:stop],
+                                  self._exact_rows(self.bank_[start:stop]))
             # A CUDA model loaded on a CPU-only machine: the backend fell back
             # to the CPU (with a warning); later searches built from this one
             # must follow it.
@@ -216,12 +244,12 @@ class NeighborSearch:
         """Queries in the bank's space (normalised for cosine)."""
         if self.metric == "cosine":
             return normalize_rows(queries, input_name)
-        check_float32_range(queries, input_name)
+        check_float32_range(queries, input_name, self._scale)
         return queries
 
     def pair_distances(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Exact metric distance from each prepared query row to its ``ids`` (any bank row)."""
-        return to_metric_distance(exact_sq(self.bank_, queries, ids), self.metric)
+        return self._metric(exact_sq(self.bank_, queries, ids, scale=self._scale))
 
     def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None,
                    query_classes=None, min_distance=None, max_distance=None,
@@ -259,23 +287,27 @@ class NeighborSearch:
         from ._distributed import kneighbors_on_cluster  # joblib's Dask backend: shard tasks
         if (on_cluster := kneighbors_on_cluster(self, locals())) is not None:
             return on_cluster
+        # Queries searched in the bank's scaled float32 units must fit them
+        # (prepare_queries checks too; a shard of a sharded bank has its own scale).
+        check_float32_range(queries, "queries", self._scale)
         n_queries = queries.shape[0]
         k = min(k, self.n_pool_)
         if query_labels is None or self.groups_ is None:
             query_labels = np.full(n_queries, -1, dtype=np.int64)
         if query_classes is None or self.groups_ is None:
             query_classes = np.full(n_queries, -1, dtype=np.int64)
+        # Squared distances below are in the search's scaled units (see _squared).
         lower_sq = np.zeros(n_queries)
         guarded = min_distance is not None and np.any(np.asarray(min_distance) > 0)
         if min_distance is not None:
             min_distance = np.asarray(min_distance, dtype=np.float64)
             # A negative bound admits everything, copies included.
             lower_sq = np.where(min_distance < 0, -1.0,
-                                to_squared_distance(np.maximum(min_distance, 0), self.metric))
+                                self._squared(np.maximum(min_distance, 0)))
         upper_sq = np.full(n_queries, np.inf)
         if max_distance is not None:
-            upper_sq = to_squared_distance(np.asarray(max_distance, dtype=np.float64),
-                                           self.metric) * np.ones(n_queries)
+            upper_sq = self._squared(np.asarray(max_distance, dtype=np.float64)) * \
+                np.ones(n_queries)
             guarded = guarded or bool(np.isfinite(upper_sq).any())
         chunk = self._chunk_rows(n_queries, k, working_memory)
         n_slices = -(-n_queries // chunk)
@@ -367,8 +399,10 @@ class NeighborSearch:
         brute = self.algorithm_ == "brute"
         fetch = self._first_fetch(k)
         error = self._error_bound(queries32)
-        # Estimates of the float32 backends are in the scaled units of bank32_.
-        unscale = 1.0 if self.backend_.estimate == "exact" else self._scale ** -2
+        # Every backend's estimates are in the scaled units of bank32_ (the
+        # trees are built on the scaled rows too), as are the exact distances,
+        # the window and the error bound: nothing under- or overflows.
+        queries_exact = self._exact_rows(queries)
         pool_start = self.pool_range()[0]
         todo = np.arange(n_rows)
         while todo.size:
@@ -385,22 +419,21 @@ class NeighborSearch:
                 window = None
                 if self.backend_.masks_window and (
                         (lower_sq[todo] > 0).any() or np.isfinite(upper_sq[todo]).any()):
-                    window = DistanceWindow((lower_sq[todo] - error[todo]) / unscale,
-                                            (upper_sq[todo] + error[todo]) / unscale)
+                    window = DistanceWindow(lower_sq[todo] - error[todo],
+                                            upper_sq[todo] + error[todo])
                     extra["window"] = window
                 ids, estimate = self.backend_.candidates(
-                    queries32[todo], queries[todo], fetch, rows, cols, **extra
+                    queries32[todo], queries_exact[todo], fetch, rows, cols, **extra
                 )
                 if window is not None:
                     masked_below = window.n_below
             ids = np.where(ids >= 0, ids + pool_start, -1)
-            estimate = estimate * unscale
             fetched = ids >= 0
             candidate = fetched
             if self.groups_ is not None:
                 candidate = fetched & ~self.groups_.excluded(labels, classes, ids)
             exact = exact_sq(self.bank_, queries[todo], ids, needs_exact(
-                candidate, estimate, error[todo], lower_sq[todo], k))
+                candidate, estimate, error[todo], lower_sq[todo], k), scale=self._scale)
             # A negative min_distance (lower_sq = -1) admits copies, as
             # documented; tests/neighbors/test_search.py compares with brute force.
             is_copy = candidate & (exact == 0) & (lower_sq[todo, None] >= 0)
@@ -425,9 +458,7 @@ class NeighborSearch:
                     (margin > upper_sq[todo])
             done = todo[complete]
             sorted_ids = np.where(np.isfinite(sorted_key), sorted_ids, -1)
-            distances[done, : sorted_key.shape[1]] = to_metric_distance(
-                sorted_key[complete], self.metric
-            )
+            distances[done, : sorted_key.shape[1]] = self._metric(sorted_key[complete])
             ids_out[done, : sorted_key.shape[1]] = sorted_ids[complete]
             ahead = exact < kth[:, None]
             n_copies[done] = (is_copy & ahead).sum(axis=1)[complete]
@@ -439,11 +470,12 @@ class NeighborSearch:
         return distances, ids_out, n_copies, n_below
 
     def _error_bound(self, queries32: np.ndarray) -> np.ndarray:
-        """Worst-case bound on a backend's squared-distance error, per row, unscaled.
+        """Worst-case bound on a backend's squared-distance error, per row, scaled.
 
-        ``queries32`` as the backend sees them (scaled like ``bank32_``).
+        ``queries32`` as the backend sees them (scaled like ``bank32_``); the
+        bound is in the same units.
         """
         precision = matmul_epsilon(torch.get_float32_matmul_precision()) \
             if self.algorithm_ == "brute" else matmul_epsilon("highest")
         factor = estimate_error_factor(queries32.shape[1], self.backend_.estimate, precision)
-        return error_bound(queries32, self._max_norm, factor) * self._scale ** -2
+        return error_bound(queries32, self._max_norm, factor)

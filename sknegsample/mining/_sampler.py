@@ -359,8 +359,10 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
             :meth:`fit_transform`) and ``anchors`` (bank row each query was
             taken as, -1 for new queries).
         """
-        negatives, info = self._mine(X, indices)
-        return (negatives, info) if return_info else negatives
+        batch = self._mine(X, indices)
+        # The diagnostics only when asked: they add a gap per negative.
+        return (batch.mined.negatives, self._info(batch)) if return_info \
+            else batch.mined.negatives
 
     @restore_state_on_error
     @_fit_context(prefer_skip_nested_validation=False)
@@ -388,13 +390,14 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
         """
         X, y = validate_pairs(self, X, y, reset=True)
         self._fit_bank(X, y, anchor_groups)
-        negatives, info = self._mine(X, np.arange(self.n_pairs_), validate=False)
+        batch = self._mine(X, np.arange(self.n_pairs_), validate=False)
+        info = self._info(batch)
         self.negative_distances_ = info.negative_distances
         self.negative_is_random_ = info.negative_is_random
         self.negative_gap_ = info.negative_gap
         self.n_skipped_ = info.n_skipped
         self.short_anchors_ = info.short_anchors
-        return negatives
+        return batch.mined.negatives
 
     def _mine(self, X, indices, validate=True):
         check_is_fitted(self)
@@ -409,10 +412,14 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
         indices = check_indices(indices, n_queries=X.shape[0], n_indexable=self.n_pairs_)
         seed = derive_seed(self.random_state)
         batch = mine_rows(self, X, indices, seed)
+        warn_short_anchors(self, batch.mined)
+        return batch
+
+    def _info(self, batch) -> Bunch:
+        """The diagnostics of one call (``transform(return_info=True)``)."""
         mined = batch.mined
-        warn_short_anchors(self, mined)
         paired = self.mode_ == "paired"
-        info = Bunch(
+        return Bunch(
             negative_distances=mined.distances,
             negative_is_random=mined.is_random,
             negative_gap=mined.distances - batch.positive[:, None] if paired else None,
@@ -426,7 +433,6 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
             short_anchors=np.flatnonzero(mined.short),
             anchors=batch.anchors,
         )
-        return mined.negatives, info
 
     def __setstate__(self, state):
         super().__setstate__(state)

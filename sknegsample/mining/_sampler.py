@@ -359,10 +359,8 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
             :meth:`fit_transform`) and ``anchors`` (bank row each query was
             taken as, -1 for new queries).
         """
-        batch = self._mine(X, indices)
-        # The diagnostics only when asked: they add a gap per negative.
-        return (batch.mined.negatives, self._info(batch)) if return_info \
-            else batch.mined.negatives
+        negatives, info = self._mine(X, indices, info=return_info)
+        return (negatives, info) if return_info else negatives
 
     @restore_state_on_error
     @_fit_context(prefer_skip_nested_validation=False)
@@ -390,21 +388,19 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
         """
         X, y = validate_pairs(self, X, y, reset=True)
         self._fit_bank(X, y, anchor_groups)
-        batch = self._mine(X, np.arange(self.n_pairs_), validate=False)
-        info = self._info(batch)
+        negatives, info = self._mine(X, np.arange(self.n_pairs_), validate=False)
         self.negative_distances_ = info.negative_distances
         self.negative_is_random_ = info.negative_is_random
         self.negative_gap_ = info.negative_gap
         self.n_skipped_ = info.n_skipped
         self.short_anchors_ = info.short_anchors
-        return batch.mined.negatives
+        return negatives
 
-    def _mine(self, X, indices, validate=True):
+    def _mine(self, X, indices, validate=True, info=True):
         check_is_fitted(self)
         if validate:
-            # set_params may change any parameter after fit (random_rate is
-            # meant to change between epochs): check them again, so that a bad
-            # value fails here with sklearn's message, not deep in the mining.
+            # set_params may change any parameter after fit (random_rate between
+            # epochs): check again, so a bad value fails with sklearn's message here.
             self._validate_params()
             check_fit_options(self, None)
             self._check_sizes()
@@ -412,17 +408,15 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
         indices = check_indices(indices, n_queries=X.shape[0], n_indexable=self.n_pairs_)
         seed = derive_seed(self.random_state)
         batch = mine_rows(self, X, indices, seed)
-        warn_short_anchors(self, batch.mined)
-        return batch
-
-    def _info(self, batch) -> Bunch:
-        """The diagnostics of one call (``transform(return_info=True)``)."""
         mined = batch.mined
-        paired = self.mode_ == "paired"
-        return Bunch(
+        warn_short_anchors(self, mined)
+        if not info:  # diagnostics (a gap per negative) only when asked
+            return mined.negatives, None
+        gap = mined.distances - batch.positive[:, None] if self.mode_ == "paired" else None
+        return mined.negatives, Bunch(
             negative_distances=mined.distances,
             negative_is_random=mined.is_random,
-            negative_gap=mined.distances - batch.positive[:, None] if paired else None,
+            negative_gap=gap,
             n_skipped={
                 "copies": int(mined.n_copies.sum()),
                 "guards": int(mined.n_below.sum()),

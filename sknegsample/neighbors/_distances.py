@@ -24,6 +24,22 @@ def to_squared_distance(distance: np.ndarray, metric: str) -> np.ndarray:
     return np.square(distance)
 
 
+def to_scaled_squared(distance, metric: str, scale: float = 1.0):
+    """Metric distances as squared distances between rows multiplied by ``scale``."""
+    if metric == "cosine":
+        return to_squared_distance(distance, metric) * scale**2
+    return np.square(distance * scale)
+
+
+def from_scaled_squared(sq_dist, metric: str, scale: float = 1.0):
+    """Inverse of :func:`to_scaled_squared`: metric distances of the unscaled rows."""
+    if scale == 1.0:
+        return to_metric_distance(sq_dist, metric)
+    if metric == "cosine":
+        return to_metric_distance(sq_dist / scale**2, metric)
+    return np.sqrt(sq_dist) / scale
+
+
 def normalize_rows(array: np.ndarray, input_name: str) -> np.ndarray:
     """Unit-normalise rows in float64 and return them in the input dtype.
 

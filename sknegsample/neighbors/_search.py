@@ -26,8 +26,6 @@ How exactness is kept while the arithmetic is float32:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from joblib import Parallel, delayed
@@ -39,13 +37,14 @@ from ._distances import (
     _row_norms,
     bank_scale,
     check_float32_range,
+    from_scaled_squared,
     matmul_epsilon,
     normalize_rows,
-    to_metric_distance,
-    to_squared_distance,
+    to_scaled_squared,
 )
 from ._exact import error_bound, estimate_error_factor, exact_sq, needs_exact
 from ._labels import LabelGroups
+from ._result import SearchResult
 from .backends import make_backend
 from .backends._base import DistanceWindow
 
@@ -72,28 +71,6 @@ _SELF_THREADED = ("brute", "faiss_flat", "faiss_ivf")
 # real pairs x 384, ms: 45 / 290 at 256 rows, 41 / 233 at 512, 38 / 213 at
 # 1024, 39 / 212 at 1250.
 _MIN_SHARED_BLOCK = 1024
-
-
-@dataclass
-class SearchResult:
-    """Output of :meth:`NeighborSearch.kneighbors`.
-
-    Attributes
-    ----------
-    distances : ndarray of shape (n_queries, k)
-        Metric distances, ascending; ``inf`` where a row ran out of allowed ids.
-    ids : ndarray of int64 of shape (n_queries, k)
-        Bank ids; ``-1`` where a row ran out of allowed ids.
-    n_copies : ndarray of int64 of shape (n_queries,)
-        Candidates skipped because they are copies of the query (distance 0).
-    n_below : ndarray of int64 of shape (n_queries,)
-        Candidates skipped because they were not farther than ``min_distance``.
-    """
-
-    distances: np.ndarray
-    ids: np.ndarray
-    n_copies: np.ndarray
-    n_below: np.ndarray
 
 
 class NeighborSearch:
@@ -179,30 +156,11 @@ class NeighborSearch:
                                     dtype=np.float32)
 
     def _exact_rows(self, array: np.ndarray, backend=None) -> np.ndarray:
-        """Rows as an exact backend (the trees) sees them: scaled like ``bank32_``.
-
-        Every backend works in the scaled units, so that its estimates
-        neither underflow nor overflow: a float64 copy for a tree over a
-        scaled bank (the other backends read ``bank32_`` only).
-        """
+        """Rows for an exact backend (the trees): scaled like ``bank32_`` (a float64 copy)."""
         backend = self.backend_ if backend is None else backend
         if self._scale == 1.0 or backend.estimate != "exact":
             return array
         return np.multiply(array, self._scale, dtype=np.float64)
-
-    def _squared(self, distance: np.ndarray) -> np.ndarray:
-        """Metric distances as squared distances in the search's scaled units."""
-        if self.metric == "cosine":
-            return to_squared_distance(distance, self.metric) * self._scale**2
-        return np.square(distance * self._scale)
-
-    def _metric(self, sq_dist: np.ndarray) -> np.ndarray:
-        """Squared distances in the scaled units as metric distances (unscaled)."""
-        if self._scale == 1.0:
-            return to_metric_distance(sq_dist, self.metric)
-        if self.metric == "cosine":
-            return to_metric_distance(sq_dist / self._scale**2, self.metric)
-        return np.sqrt(sq_dist) / self._scale
 
     def _make_backend(self):
         return make_backend(self.algorithm_, leaf_size=self.leaf_size,
@@ -249,7 +207,8 @@ class NeighborSearch:
 
     def pair_distances(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Exact metric distance from each prepared query row to its ``ids`` (any bank row)."""
-        return self._metric(exact_sq(self.bank_, queries, ids, scale=self._scale))
+        return from_scaled_squared(exact_sq(self.bank_, queries, ids, scale=self._scale),
+                                   self.metric, self._scale)
 
     def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None,
                    query_classes=None, min_distance=None, max_distance=None,
@@ -296,18 +255,18 @@ class NeighborSearch:
             query_labels = np.full(n_queries, -1, dtype=np.int64)
         if query_classes is None or self.groups_ is None:
             query_classes = np.full(n_queries, -1, dtype=np.int64)
-        # Squared distances below are in the search's scaled units (see _squared).
+        # Squared distances below are in the search's scaled units.
         lower_sq = np.zeros(n_queries)
         guarded = min_distance is not None and np.any(np.asarray(min_distance) > 0)
         if min_distance is not None:
             min_distance = np.asarray(min_distance, dtype=np.float64)
             # A negative bound admits everything, copies included.
-            lower_sq = np.where(min_distance < 0, -1.0,
-                                self._squared(np.maximum(min_distance, 0)))
+            lower_sq = np.where(min_distance < 0, -1.0, to_scaled_squared(
+                np.maximum(min_distance, 0), self.metric, self._scale))
         upper_sq = np.full(n_queries, np.inf)
         if max_distance is not None:
-            upper_sq = self._squared(np.asarray(max_distance, dtype=np.float64)) * \
-                np.ones(n_queries)
+            upper_sq = to_scaled_squared(np.asarray(max_distance, dtype=np.float64),
+                                         self.metric, self._scale) * np.ones(n_queries)
             guarded = guarded or bool(np.isfinite(upper_sq).any())
         chunk = self._chunk_rows(n_queries, k, working_memory)
         n_slices = -(-n_queries // chunk)
@@ -458,7 +417,8 @@ class NeighborSearch:
                     (margin > upper_sq[todo])
             done = todo[complete]
             sorted_ids = np.where(np.isfinite(sorted_key), sorted_ids, -1)
-            distances[done, : sorted_key.shape[1]] = self._metric(sorted_key[complete])
+            distances[done, : sorted_key.shape[1]] = from_scaled_squared(
+                sorted_key[complete], self.metric, self._scale)
             ids_out[done, : sorted_key.shape[1]] = sorted_ids[complete]
             ahead = exact < kth[:, None]
             n_copies[done] = (is_copy & ahead).sum(axis=1)[complete]

@@ -27,7 +27,7 @@ from sklearn import get_config
 
 from ..utils._mmap import is_file_backed
 from ._algorithms import resolve_algorithm
-from ._distances import largest_abs, power_of_two_scale, to_metric_distance
+from ._distances import from_scaled_squared, largest_abs, power_of_two_scale
 from ._exact import exact_sq
 from ._labels import LabelGroups
 from ._merge import (
@@ -227,11 +227,8 @@ class ShardedSearch:
 
     def pair_distances(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Exact metric distance from each prepared query row to its ``ids`` (any bank row)."""
-        sq = exact_sq(self.bank_, queries, np.asarray(ids), scale=self._scale)
-        if self._scale == 1.0:
-            return to_metric_distance(sq, self.metric)
-        # Cosine rows are unit-norm: their scale is 1.
-        return np.sqrt(sq) / self._scale
+        return from_scaled_squared(exact_sq(self.bank_, queries, np.asarray(ids),
+                                            scale=self._scale), self.metric, self._scale)
 
     def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None,
                    query_classes=None, min_distance=None, max_distance=None,

@@ -39,7 +39,8 @@ def key_scale(*arrays) -> float:
     largest = max((max(float(a.max()), -float(a.min())) if a.size else 0.0) for a in arrays)
     if not np.isfinite(largest) or largest == 0:
         return 1.0
-    return float(np.ldexp(1.0, -int(np.frexp(largest)[1])))
+    # Kept finite for subnormal values (2**1074 would overflow).
+    return float(np.ldexp(1.0, min(-int(np.frexp(largest)[1]), np.finfo(np.float64).maxexp - 1)))
 
 
 # Rows hashed at a time: their words, transposed, stay in cache across the

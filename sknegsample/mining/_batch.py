@@ -3,8 +3,12 @@
 Everything per anchor that is not an output (the preprocessed and prepared
 queries, their content keys, exclusions, positive distances and distance
 windows) is computed a chunk at a time, so the scratch of a call is bounded
-by ``working_memory``; only the outputs (ids, distances, flags: about
-``17 * n_negatives + window * 8`` bytes per anchor) grow with the batch.
+by ``working_memory``; only the outputs grow with the batch. Each chunk's
+results are written into the call's output arrays as soon as they are
+mined, so the outputs exist once: ``17 * n_negatives + 8 * window + 49``
+bytes per anchor (ids, distances, flags, the hard-candidate window, the
+counters, the positive distance and the anchor row; see
+``docs/persistence.md``, Memory).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from ._guards import distance_window
 from ._hashing import row_keys
 from ._picking import Exclusion, MinedChunk, cap_negative_uses, mine_chunk
 from ._preprocess import apply_preprocessor
+
+_FIELDS = tuple(MinedChunk.__dataclass_fields__)
 
 
 @dataclass
@@ -41,22 +47,30 @@ def mine_rows(sampler, X: np.ndarray, indices, seed: int) -> MinedBatch:
     # and the draws.
     rows = chunk_rows(8 * (3 * X.shape[1] + 4 * (sampler.skip_nearest + window
                                                  + sampler.n_negatives)), n_rows)
-    parts, positives, anchors = [], [], []
+    mined = positives = anchors = None
     for start in range(0, n_rows, rows):
         sl = slice(start, min(start + rows, n_rows))
         anchor = _anchor_rows(sampler, X[sl], None if indices is None else indices[sl])
         queries = search.prepare_queries(apply_preprocessor(sampler.preprocessor_, X[sl]), "X")
         exclusion, keys, positive = _exclusion(sampler, queries, X[sl], anchor)
-        parts.append(mine_chunk(
+        part = mine_chunk(
             search, queries, keys, exclusion, n_negatives=sampler.n_negatives,
             random_rate=sampler.random_rate, window=window, skip=sampler.skip_nearest,
             hard_selection=sampler.hard_selection, seed=seed,
-            bank_rows=_consecutive_bank_rows(anchor)))
-        positives.append(positive)
-        anchors.append(anchor)
-    mined = MinedChunk(*(np.concatenate([getattr(p, f) for p in parts])
-                         for f in MinedChunk.__dataclass_fields__))
-    anchors = np.concatenate(anchors)
+            bank_rows=_consecutive_bank_rows(anchor))
+        del queries, exclusion, keys
+        if mined is None:
+            # The outputs, allocated once (no list of chunk results to
+            # concatenate: that held every output twice).
+            mined = MinedChunk(*(np.empty((n_rows, *getattr(part, f).shape[1:]),
+                                          getattr(part, f).dtype) for f in _FIELDS))
+            positives = np.empty(n_rows)
+            anchors = np.empty(n_rows, dtype=np.int64)
+        for f in _FIELDS:
+            getattr(mined, f)[sl] = getattr(part, f)
+        positives[sl] = positive
+        anchors[sl] = anchor
+        del part
     n_capped = 0
     if sampler.max_negative_uses is not None:
         # Anchors are served in the order of their bank row (new queries
@@ -65,7 +79,7 @@ def mine_rows(sampler, X: np.ndarray, indices, seed: int) -> MinedBatch:
         order = np.argsort(np.where(anchors >= 0, anchors, search.n_bank_ + np.arange(n_rows)),
                            kind="stable")
         n_capped = _cap_in_chunks(sampler, X, anchors, order, mined, seed)
-    return MinedBatch(mined, np.concatenate(positives), anchors, n_capped)
+    return MinedBatch(mined, positives, anchors, n_capped)
 
 
 def _anchor_rows(sampler, X, indices):
@@ -86,11 +100,10 @@ def _exclusion(sampler, queries, raw, anchor):
     labels = np.where(known, sampler.search_.groups_.labels[safe], -1)
     classes = np.where(known, anchor, -1)
     index = getattr(sampler, "_anchors", None)
-    keys = row_keys(raw)
-    if index is not None:
-        keys[known] = index.canonical[anchor[known]].astype(np.uint64)
-    else:
-        keys[known] = anchor[known].astype(np.uint64)
+    # Fitted anchors draw by their (canonical) row; new queries by content.
+    keys = (index.canonical[safe] if index is not None else safe).astype(np.uint64)
+    if not known.all():
+        keys[~known] = row_keys(raw if not known.any() else raw[~known])
     positive = np.full(queries.shape[0], np.nan)
     if index is not None and index.pos_class is not None and known.any():
         positive[known] = _closest_positive(sampler.search_, queries[known], index,
@@ -104,15 +117,32 @@ def _exclusion(sampler, queries, raw, anchor):
 
 
 def _closest_positive(search, queries, index, anchor):
-    """Distance from each query to the closest of its anchor's positives."""
+    """Distance from each query to the closest of its anchor's positives.
+
+    Anchors with many positives (``anchor_groups``) are taken a few at a
+    time, so that the (query, positive) pairs fit ``working_memory``.
+    """
     cls = index.pos_class[anchor]
     lo, hi = index.pos_ptr[cls], index.pos_ptr[cls + 1]
     sizes = hi - lo
-    rows = np.repeat(np.arange(len(anchor)), sizes)
-    offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    ids = index.pos_ids[np.repeat(lo, sizes) + offsets]
-    d = search.pair_distances(queries[rows], ids[:, None])[:, 0]
-    return np.minimum.reduceat(d, np.concatenate([[0], np.cumsum(sizes)[:-1]]))
+    # A pair's scratch: the gathered query and bank rows and their float64
+    # difference, plus its ids and distance.
+    budget = chunk_rows(8 * (3 * queries.shape[1] + 4), int(sizes.sum()))
+    out = np.empty(len(anchor))
+    ends = np.cumsum(sizes)
+    first = 0
+    while first < len(anchor):
+        # Anchors first..last-1: at least one, and pairs within the budget.
+        last = max(first + 1, int(np.searchsorted(ends, ends[first] - sizes[first] + budget,
+                                                  side="right")))
+        n = sizes[first:last]
+        rows = np.repeat(np.arange(first, last), n)
+        offsets = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        ids = index.pos_ids[np.repeat(lo[first:last], n) + offsets]
+        d = search.pair_distances(queries[rows], ids[:, None])[:, 0]
+        out[first:last] = np.minimum.reduceat(d, np.concatenate([[0], np.cumsum(n)[:-1]]))
+        first = last
+    return out
 
 
 def _consecutive_bank_rows(anchor) -> slice | None:

@@ -87,7 +87,9 @@ def warn_ratio_on_unit_rows(bank: np.ndarray, metric: str, positive_margin) -> N
     if positive_margin is None or metric != "euclidean" or bank.shape[0] == 0:
         return
     sample = bank[:: max(1, bank.shape[0] // 2048)]
-    norms = np.linalg.norm(sample.astype(np.float64, copy=False), axis=1)
+    with np.errstate(over="ignore", under="ignore"):
+        # Rows of 1e300 or 1e-300 (inf or 0 here) are not unit-norm either.
+        norms = np.linalg.norm(sample.astype(np.float64, copy=False), axis=1)
     if np.all(np.abs(norms - 1.0) < 1e-3):
         warnings.warn(
             f"positive_margin={positive_margin} with metric='euclidean' on unit-norm "

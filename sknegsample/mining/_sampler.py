@@ -359,7 +359,7 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
             :meth:`fit_transform`) and ``anchors`` (bank row each query was
             taken as, -1 for new queries).
         """
-        negatives, info = self._mine(X, indices)
+        negatives, info = self._mine(X, indices, info=return_info)
         return (negatives, info) if return_info else negatives
 
     @restore_state_on_error
@@ -396,12 +396,11 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
         self.short_anchors_ = info.short_anchors
         return negatives
 
-    def _mine(self, X, indices, validate=True):
+    def _mine(self, X, indices, validate=True, info=True):
         check_is_fitted(self)
         if validate:
-            # set_params may change any parameter after fit (random_rate is
-            # meant to change between epochs): check them again, so that a bad
-            # value fails here with sklearn's message, not deep in the mining.
+            # set_params may change any parameter after fit (random_rate between
+            # epochs): check again, so a bad value fails with sklearn's message here.
             self._validate_params()
             check_fit_options(self, None)
             self._check_sizes()
@@ -411,11 +410,13 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
         batch = mine_rows(self, X, indices, seed)
         mined = batch.mined
         warn_short_anchors(self, mined)
-        paired = self.mode_ == "paired"
-        info = Bunch(
+        if not info:  # diagnostics (a gap per negative) only when asked
+            return mined.negatives, None
+        gap = mined.distances - batch.positive[:, None] if self.mode_ == "paired" else None
+        return mined.negatives, Bunch(
             negative_distances=mined.distances,
             negative_is_random=mined.is_random,
-            negative_gap=mined.distances - batch.positive[:, None] if paired else None,
+            negative_gap=gap,
             n_skipped={
                 "copies": int(mined.n_copies.sum()),
                 "guards": int(mined.n_below.sum()),
@@ -426,7 +427,6 @@ class HybridNegativeSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _
             short_anchors=np.flatnonzero(mined.short),
             anchors=batch.anchors,
         )
-        return mined.negatives, info
 
     def __setstate__(self, state):
         super().__setstate__(state)

@@ -56,6 +56,8 @@ from ._merge import (
 
 # Rounds of resubmission after lost data before giving up.
 _ATTEMPTS = 4
+# Seconds to wait for a worker when the scheduler lists none (a restart).
+_WORKER_WAIT_S = 60
 
 # search -> (client id, bank object, remote state): the shards on a cluster.
 _RESIDENT = weakref.WeakKeyDictionary()
@@ -140,6 +142,12 @@ class _Remote:
     def worker(self, slot):
         """The address of worker thread ``slot`` (modulo the threads alive now)."""
         workers = self.client.scheduler_info()["workers"]
+        if not workers:
+            # Between a worker's death and its nanny's restart (or before a
+            # new cluster's first worker registers) the list can be empty:
+            # wait for one rather than divide by zero.
+            self.client.wait_for_workers(1, timeout=_WORKER_WAIT_S)
+            workers = self.client.scheduler_info()["workers"]
         threads = [address for address in sorted(workers)
                    for _ in range(workers[address].get("nthreads", 1))]
         return threads[slot % len(threads)]

@@ -25,12 +25,17 @@ def working_dtype(dtypes) -> np.dtype:
     return np.result_type(*kept)
 
 
-def prepare_rows(rows: np.ndarray, metric: str, dtype, input_name: str) -> np.ndarray:
-    """Rows in the search's space: ``dtype``, normalised for cosine, range-checked."""
+def prepare_rows(rows: np.ndarray, metric: str, dtype, input_name: str,
+                 scale: float | None = None) -> np.ndarray:
+    """Rows in the search's space: ``dtype``, normalised for cosine, range-checked.
+
+    Queries are checked against the search's ``scale``; bank rows (``None``)
+    only for float64 overflow: each shard checks its scaled float32 range.
+    """
     rows = np.asarray(rows, dtype=dtype)
     if metric == "cosine":
         return normalize_rows(rows, input_name)
-    check_float32_range(rows, input_name)
+    check_float32_range(rows, input_name, scale)
     return rows
 
 

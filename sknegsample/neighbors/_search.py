@@ -26,8 +26,6 @@ How exactness is kept while the arithmetic is float32:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from joblib import Parallel, delayed
@@ -37,15 +35,16 @@ from ._algorithms import EXACT_ALGORITHMS, resolve_algorithm
 from ._chunking import _effective_threads, search_chunk_rows
 from ._distances import (
     _row_norms,
+    bank_scale,
     check_float32_range,
+    from_scaled_squared,
     matmul_epsilon,
     normalize_rows,
-    power_of_two_scale,
-    to_metric_distance,
-    to_squared_distance,
+    to_scaled_squared,
 )
 from ._exact import error_bound, estimate_error_factor, exact_sq, needs_exact
 from ._labels import LabelGroups
+from ._result import SearchResult
 from .backends import make_backend
 from .backends._base import DistanceWindow
 
@@ -69,28 +68,6 @@ _SELF_THREADED = ("brute", "faiss_flat", "faiss_ivf")
 # real pairs x 384, ms: 45 / 290 at 256 rows, 41 / 233 at 512, 38 / 213 at
 # 1024, 39 / 212 at 1250.
 _MIN_SHARED_BLOCK = 1024
-
-
-@dataclass
-class SearchResult:
-    """Output of :meth:`NeighborSearch.kneighbors`.
-
-    Attributes
-    ----------
-    distances : ndarray of shape (n_queries, k)
-        Metric distances, ascending; ``inf`` where a row ran out of allowed ids.
-    ids : ndarray of int64 of shape (n_queries, k)
-        Bank ids; ``-1`` where a row ran out of allowed ids.
-    n_copies : ndarray of int64 of shape (n_queries,)
-        Candidates skipped because they are copies of the query (distance 0).
-    n_below : ndarray of int64 of shape (n_queries,)
-        Candidates skipped because they were not farther than ``min_distance``.
-    """
-
-    distances: np.ndarray
-    ids: np.ndarray
-    n_copies: np.ndarray
-    n_below: np.ndarray
 
 
 class NeighborSearch:
@@ -142,16 +119,16 @@ class NeighborSearch:
         """
         if self.metric == "cosine":
             bank = normalize_rows(bank, input_name)
-        check_float32_range(bank, input_name)
         n_bank, n_features = bank.shape
         start, stop = (0, n_bank) if pool is None else (int(pool[0]), int(pool[1]))
         if not 0 <= start < stop <= n_bank:
             raise ValueError(f"pool must be a non-empty range of the {n_bank} bank rows; "
                              f"got ({start}, {stop}).")
+        scale = bank_scale(bank[start:stop])
+        check_float32_range(bank, input_name, scale)
         self.bank_ = bank
         self.pool_ = (start, stop)
-        self._scale = power_of_two_scale(float(np.sqrt(np.max(np.einsum(
-            "ij,ij->i", bank[start:stop], bank[start:stop], dtype=np.float64)))))
+        self._scale = scale
         self.bank32_ = self._to32(bank)
         self.algorithm_ = resolve_algorithm(self.algorithm, stop - start, n_features,
                                             self.device)
@@ -162,8 +139,9 @@ class NeighborSearch:
             )
         self.groups_ = LabelGroups(labels, extra_ptr, extra_ids) if labels is not None \
             else None
-        self.backend_ = self._make_backend().fit(self.bank32_[start:stop],
-                                                 self.bank_[start:stop])
+        backend = self._make_backend()
+        self.backend_ = backend.fit(self.bank32_[start:stop],
+                                    self._exact_rows(self.bank_[start:stop], backend))
         self._max_norm = float(_row_norms(self.bank32_[start:stop]).max())
         return self
 
@@ -173,6 +151,13 @@ class NeighborSearch:
             return np.ascontiguousarray(array, dtype=np.float32)
         return np.ascontiguousarray(np.multiply(array, self._scale, dtype=np.float64),
                                     dtype=np.float32)
+
+    def _exact_rows(self, array: np.ndarray, backend=None) -> np.ndarray:
+        """Rows for an exact backend (the trees): scaled like ``bank32_`` (a float64 copy)."""
+        backend = self.backend_ if backend is None else backend
+        if self._scale == 1.0 or backend.estimate != "exact":
+            return array
+        return np.multiply(array, self._scale, dtype=np.float64)
 
     def _make_backend(self):
         return make_backend(self.algorithm_, leaf_size=self.leaf_size,
@@ -189,7 +174,8 @@ class NeighborSearch:
         if "bank_" in state:
             self.bank32_ = self._to32(self.bank_)
             start, stop = self.pool_range()
-            self.backend_.restore(self.bank32_[start:stop], self.bank_[start:stop])
+            self.backend_.restore(self.bank32_[start:stop],
+                                  self._exact_rows(self.bank_[start:stop]))
             # A CUDA model loaded on a CPU-only machine: the backend fell back
             # to the CPU (with a warning); later searches built from this one
             # must follow it.
@@ -217,12 +203,13 @@ class NeighborSearch:
         """Queries in the bank's space (normalised for cosine)."""
         if self.metric == "cosine":
             return normalize_rows(queries, input_name)
-        check_float32_range(queries, input_name)
+        check_float32_range(queries, input_name, self._scale)
         return queries
 
     def pair_distances(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Exact metric distance from each prepared query row to its ``ids`` (any bank row)."""
-        return to_metric_distance(exact_sq(self.bank_, queries, ids), self.metric)
+        return from_scaled_squared(exact_sq(self.bank_, queries, ids, scale=self._scale),
+                                   self.metric, self._scale)
 
     def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None,
                    query_classes=None, min_distance=None, max_distance=None,
@@ -260,23 +247,27 @@ class NeighborSearch:
         from ._distributed import kneighbors_on_cluster  # joblib's Dask backend: shard tasks
         if (on_cluster := kneighbors_on_cluster(self, locals())) is not None:
             return on_cluster
+        # Queries searched in the bank's scaled float32 units must fit them
+        # (prepare_queries checks too; a shard of a sharded bank has its own scale).
+        check_float32_range(queries, "queries", self._scale)
         n_queries = queries.shape[0]
         k = min(k, self.n_pool_)
         if query_labels is None or self.groups_ is None:
             query_labels = np.full(n_queries, -1, dtype=np.int64)
         if query_classes is None or self.groups_ is None:
             query_classes = np.full(n_queries, -1, dtype=np.int64)
+        # Squared distances below are in the search's scaled units.
         lower_sq = np.zeros(n_queries)
         guarded = min_distance is not None and np.any(np.asarray(min_distance) > 0)
         if min_distance is not None:
             min_distance = np.asarray(min_distance, dtype=np.float64)
             # A negative bound admits everything, copies included.
-            lower_sq = np.where(min_distance < 0, -1.0,
-                                to_squared_distance(np.maximum(min_distance, 0), self.metric))
+            lower_sq = np.where(min_distance < 0, -1.0, to_scaled_squared(
+                np.maximum(min_distance, 0), self.metric, self._scale))
         upper_sq = np.full(n_queries, np.inf)
         if max_distance is not None:
-            upper_sq = to_squared_distance(np.asarray(max_distance, dtype=np.float64),
-                                           self.metric) * np.ones(n_queries)
+            upper_sq = to_scaled_squared(np.asarray(max_distance, dtype=np.float64),
+                                         self.metric, self._scale) * np.ones(n_queries)
             guarded = guarded or bool(np.isfinite(upper_sq).any())
         chunk = self._chunk_rows(n_queries, k, working_memory)
         n_slices = -(-n_queries // chunk)
@@ -368,8 +359,10 @@ class NeighborSearch:
         brute = self.algorithm_ == "brute"
         fetch = self._first_fetch(k)
         error = self._error_bound(queries32)
-        # Estimates of the float32 backends are in the scaled units of bank32_.
-        unscale = 1.0 if self.backend_.estimate == "exact" else self._scale ** -2
+        # Every backend's estimates are in the scaled units of bank32_ (the
+        # trees are built on the scaled rows too), as are the exact distances,
+        # the window and the error bound: nothing under- or overflows.
+        queries_exact = self._exact_rows(queries)
         pool_start = self.pool_range()[0]
         todo = np.arange(n_rows)
         while todo.size:
@@ -386,22 +379,21 @@ class NeighborSearch:
                 window = None
                 if self.backend_.masks_window and (
                         (lower_sq[todo] > 0).any() or np.isfinite(upper_sq[todo]).any()):
-                    window = DistanceWindow((lower_sq[todo] - error[todo]) / unscale,
-                                            (upper_sq[todo] + error[todo]) / unscale)
+                    window = DistanceWindow(lower_sq[todo] - error[todo],
+                                            upper_sq[todo] + error[todo])
                     extra["window"] = window
                 ids, estimate = self.backend_.candidates(
-                    queries32[todo], queries[todo], fetch, rows, cols, **extra
+                    queries32[todo], queries_exact[todo], fetch, rows, cols, **extra
                 )
                 if window is not None:
                     masked_below = window.n_below
             ids = np.where(ids >= 0, ids + pool_start, -1)
-            estimate = estimate * unscale
             fetched = ids >= 0
             candidate = fetched
             if self.groups_ is not None:
                 candidate = fetched & ~self.groups_.excluded(labels, classes, ids)
             exact = exact_sq(self.bank_, queries[todo], ids, needs_exact(
-                candidate, estimate, error[todo], lower_sq[todo], k))
+                candidate, estimate, error[todo], lower_sq[todo], k), scale=self._scale)
             # A negative min_distance (lower_sq = -1) admits copies, as
             # documented; tests/neighbors/test_search.py compares with brute force.
             is_copy = candidate & (exact == 0) & (lower_sq[todo, None] >= 0)
@@ -426,9 +418,8 @@ class NeighborSearch:
                     (margin > upper_sq[todo])
             done = todo[complete]
             sorted_ids = np.where(np.isfinite(sorted_key), sorted_ids, -1)
-            distances[done, : sorted_key.shape[1]] = to_metric_distance(
-                sorted_key[complete], self.metric
-            )
+            distances[done, : sorted_key.shape[1]] = from_scaled_squared(
+                sorted_key[complete], self.metric, self._scale)
             ids_out[done, : sorted_key.shape[1]] = sorted_ids[complete]
             ahead = exact < kth[:, None]
             n_copies[done] = (is_copy & ahead).sum(axis=1)[complete]
@@ -440,11 +431,12 @@ class NeighborSearch:
         return distances, ids_out, n_copies, n_below
 
     def _error_bound(self, queries32: np.ndarray) -> np.ndarray:
-        """Worst-case bound on a backend's squared-distance error, per row, unscaled.
+        """Worst-case bound on a backend's squared-distance error, per row, scaled.
 
-        ``queries32`` as the backend sees them (scaled like ``bank32_``).
+        ``queries32`` as the backend sees them (scaled like ``bank32_``); the
+        bound is in the same units.
         """
         precision = matmul_epsilon(torch.get_float32_matmul_precision()) \
             if self.algorithm_ == "brute" else matmul_epsilon("highest")
         factor = estimate_error_factor(queries32.shape[1], self.backend_.estimate, precision)
-        return error_bound(queries32, self._max_norm, factor) * self._scale ** -2
+        return error_bound(queries32, self._max_norm, factor)

@@ -27,7 +27,7 @@ from sklearn import get_config
 
 from ..utils._mmap import is_file_backed
 from ._algorithms import EXACT_ALGORITHMS, resolve_algorithm
-from ._distances import to_metric_distance
+from ._distances import from_scaled_squared, largest_abs, power_of_two_scale
 from ._exact import exact_sq
 from ._labels import LabelGroups
 from ._merge import (
@@ -113,6 +113,9 @@ class ShardedSearch:
         half of ``working_memory`` per shard for a bank on disk.
     """
 
+    # Default for searches saved before exact distances were scaled.
+    _scale = 1.0
+
     def __init__(self, *, metric="euclidean", algorithm="auto", leaf_size=40, device="cpu",
                  search_params=None, n_jobs=None, random_state=0, shard_rows=None):
         self.metric = metric
@@ -154,10 +157,16 @@ class ShardedSearch:
         self.labels_ = None if labels is None else np.asarray(labels, dtype=np.int64)
         self.groups_ = None if labels is None else LabelGroups(self.labels_, extra_ptr,
                                                                extra_ids)
+        # Read once now (a bad row fails at fit, not mid-search), for the
+        # power of two the exact distances are computed at (see NeighborSearch).
+        largest = 0.0
+        for lo, hi in parts.blocks(self._stream_rows(None), start, stop):
+            largest = max(largest, largest_abs(parts.rows(lo, hi)))
         if parts.on_disk:
-            # Read once now, so that a bad row fails at fit, not mid-search.
-            for lo, hi in parts.blocks(self._stream_rows(None)):
+            for lo, hi in (*parts.blocks(self._stream_rows(None), 0, start),
+                           *parts.blocks(self._stream_rows(None), stop, n_bank)):
                 parts.rows(lo, hi)
+        self._scale = power_of_two_scale(largest * float(np.sqrt(n_features)))
         self._fit_resident()
         return self
 
@@ -216,11 +225,12 @@ class ShardedSearch:
 
     def prepare_queries(self, queries: np.ndarray, input_name: str = "X") -> np.ndarray:
         """Queries in the bank's space (normalised for cosine)."""
-        return prepare_rows(queries, self.metric, queries.dtype, input_name)
+        return prepare_rows(queries, self.metric, queries.dtype, input_name, self._scale)
 
     def pair_distances(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Exact metric distance from each prepared query row to its ``ids`` (any bank row)."""
-        return to_metric_distance(exact_sq(self.bank_, queries, np.asarray(ids)), self.metric)
+        return from_scaled_squared(exact_sq(self.bank_, queries, np.asarray(ids),
+                                            scale=self._scale), self.metric, self._scale)
 
     def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None,
                    query_classes=None, min_distance=None, max_distance=None,

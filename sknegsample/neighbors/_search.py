@@ -368,6 +368,7 @@ class NeighborSearch:
         while todo.size:
             labels, classes = query_labels[todo], query_classes[todo]
             masked_below = 0
+            err = error[todo]
             if first is not None:
                 # The first round was computed for every row at once.
                 (ids, estimate), first = first, None
@@ -379,8 +380,9 @@ class NeighborSearch:
                 window = None
                 if self.backend_.masks_window and (
                         (lower_sq[todo] > 0).any() or np.isfinite(upper_sq[todo]).any()):
-                    window = DistanceWindow(lower_sq[todo] - error[todo],
-                                            upper_sq[todo] + error[todo])
+                    # A backend's windowed estimates may carry more error.
+                    err = err * self.backend_.window_error_scale
+                    window = DistanceWindow(lower_sq[todo] - err, upper_sq[todo] + err)
                     extra["window"] = window
                 ids, estimate = self.backend_.candidates(
                     queries32[todo], queries_exact[todo], fetch, rows, cols, **extra
@@ -393,7 +395,7 @@ class NeighborSearch:
             if self.groups_ is not None:
                 candidate = fetched & ~self.groups_.excluded(labels, classes, ids)
             exact = exact_sq(self.bank_, queries[todo], ids, needs_exact(
-                candidate, estimate, error[todo], lower_sq[todo], k), scale=self._scale)
+                candidate, estimate, err, lower_sq[todo], k), scale=self._scale)
             # A negative min_distance (lower_sq = -1) admits copies, as
             # documented; tests/neighbors/test_search.py compares with brute force.
             is_copy = candidate & (exact == 0) & (lower_sq[todo, None] >= 0)
@@ -413,7 +415,7 @@ class NeighborSearch:
                 # Strict: an unfetched id tied with the k-th may have a lower
                 # id (ties break by id; tests/neighbors/test_search.py). Past
                 # the ceiling no unfetched id is allowed at all.
-                margin = boundary - error[todo]
+                margin = boundary - err
                 complete = exhausted | ((n_allowed >= k) & (margin > kth)) | \
                     (margin > upper_sq[todo])
             done = todo[complete]

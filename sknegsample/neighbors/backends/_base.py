@@ -46,11 +46,15 @@ class SearchBackend:
     masks_window : bool
         Whether :meth:`candidates` takes a ``window`` (:class:`DistanceWindow`)
         and drops the candidates certainly outside it before selecting.
+    window_error_scale : float
+        How many times the search's error bound the estimates of a windowed
+        call may be off by (the window is widened by as much).
     """
 
     estimate = "exact"
     shares_bank_rows = False
     masks_window = False
+    window_error_scale = 1.0
 
     def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> SearchBackend:
         """Index the float32 copy of the bank (``bank_exact`` is the original)."""

@@ -46,15 +46,11 @@ class SearchBackend:
     masks_window : bool
         Whether :meth:`candidates` takes a ``window`` (:class:`DistanceWindow`)
         and drops the candidates certainly outside it before selecting.
-    window_error_scale : float
-        How many times the search's error bound the estimates of a windowed
-        call may be off by (the window is widened by as much).
     """
 
     estimate = "exact"
     shares_bank_rows = False
     masks_window = False
-    window_error_scale = 1.0
 
     def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> SearchBackend:
         """Index the float32 copy of the bank (``bank_exact`` is the original)."""
@@ -63,6 +59,16 @@ class SearchBackend:
     def restore(self, bank32: np.ndarray, bank_exact: np.ndarray) -> None:
         """Rebuild what ``__getstate__`` dropped, after unpickling."""
         raise NotImplementedError
+
+    def window(self, lower, upper, error, query_norms, max_norm):
+        """The :class:`DistanceWindow` to pass for squared-distance bounds, and its error.
+
+        ``lower``/``upper`` are the bounds the search enforces, ``error`` the
+        bound on the plain estimates' error, per query. The window is widened
+        by the error of the windowed estimates, returned with it (a backend
+        whose windowed estimates carry more error says so here).
+        """
+        return DistanceWindow(lower - error, upper + error), error
 
     def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None):
         """``(ids, estimate)`` of shape ``(n_queries, k)``: proposed neighbours.

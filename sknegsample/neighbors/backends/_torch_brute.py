@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from ...utils._device import _loadable_device, _tensor
-from .._distances import _row_norms
 from .._select import merge_smallest, smallest_per_column, smallest_per_row
 from ._base import DistanceWindow, SearchBackend
 
@@ -50,9 +49,6 @@ class TorchBruteBackend(SearchBackend):
     estimate = "float32"
     shares_bank_rows = True
     masks_window = True
-    # A floor is written into the block (see _score): the estimates of those
-    # rows carry the floor's rounding too, at most 3x the plain bound.
-    window_error_scale = 4.0
 
     def __init__(self, device: str = "cpu"):
         self.device = device
@@ -60,7 +56,6 @@ class TorchBruteBackend(SearchBackend):
     def fit(self, bank32: np.ndarray, bank_exact: np.ndarray) -> TorchBruteBackend:
         self._bank = _tensor(bank32, self.device)
         self._sq_norms = (self._bank * self._bank).sum(dim=1)
-        self._max_norm = float(_row_norms(bank32).max()) if len(bank32) else 0.0
         return self
 
     def __getstate__(self):
@@ -171,21 +166,35 @@ class TorchBruteBackend(SearchBackend):
             estimate[above], ids[above] = np.inf, -1
         return ids, estimate
 
+    def window(self, lower, upper, error, query_norms, max_norm):
+        """The window, its floor clipped, and the error of the windowed estimates.
+
+        A floor is written into the score block (:meth:`_score`), so an
+        estimate there is ``|q|^2 + floor - (floor - |b|^2 + 2 q.b)``: the
+        float32 sum of ``d + 2`` terms whose magnitudes add up to
+        ``(|q| + |b|)^2 + |floor|``, where the plain estimate's add up to
+        ``(|q| + |b|)^2`` (see :func:`~sknegsample.neighbors._exact.estimate_error_factor`).
+        The error bound grows by that ratio, with 20% more for the window's own
+        widening and rounding. The floor is first clipped to ``+-1.1 (|q| +
+        max |b|)^2``: no squared distance reaches that far, and it keeps the
+        ratio at most 3.3. On unit-norm rows the ratio stays near 1.2.
+        """
+        reach = (query_norms + max_norm) ** 2
+        lower = np.clip(lower, -_FLOOR_REACH * reach, _FLOOR_REACH * reach)
+        error = error * (1.2 + np.abs(lower - query_norms**2) / np.maximum(reach, _TINY))
+        return DistanceWindow(lower - error, upper + error), error
+
     def _block_floor(self, window: DistanceWindow, q_sq: torch.Tensor):
         """The window's floor in block units (``lower - |q|^2``), or None without one.
 
         Rounded down to float32 (one ulp), so that a score under it is
-        certainly under the floor the search asked for; clipped to
-        ``1.01 (|q| + max |b|)^2`` either way (no squared distance reaches it),
-        which bounds the floor's share of the error (``window_error_scale``).
+        certainly under the floor the search asked for.
         """
-        norms = q_sq[:, 0].cpu().numpy().astype(np.float64)
         lower = np.asarray(window.lower, dtype=np.float64)
-        reach = _FLOOR_REACH * (np.sqrt(norms) + self._max_norm) ** 2
         if not (lower > 0).any():
             return None
-        low = (np.clip(lower, -reach, reach) - norms).astype(np.float32)
-        low = np.nextafter(low, np.float32(-np.inf))
+        norms = q_sq[:, 0].cpu().numpy().astype(np.float64)
+        low = np.nextafter((lower - norms).astype(np.float32), np.float32(-np.inf))
         return torch.from_numpy(low).to(self.device)[:, None]
 
     def bank_row_candidates(self, start, stop, k, exclude_rows=None, exclude_cols=None,
@@ -266,8 +275,9 @@ def _select(blocks, k):
 
 
 # A floor is clipped this far beyond the largest possible squared distance
-# (see TorchBruteBackend._block_floor).
-_FLOOR_REACH = 1.01
+# (see TorchBruteBackend.window).
+_FLOOR_REACH = 1.1
+_TINY = np.finfo(np.float64).tiny
 
 
 def _select_above_floor(blocks, k, exclude_rows=None, exclude_cols=None):

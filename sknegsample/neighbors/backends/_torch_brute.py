@@ -4,7 +4,9 @@ The default backend, on the CPU (torch's MKL GEMM) and on CUDA. It scores a
 block of queries against the whole bank, sets excluded pairs to ``inf`` and
 selects with the two-stage top-k of :mod:`sknegsample.neighbors._select`;
 bank rows queried against the bank share their symmetric block
-(:meth:`TorchBruteBackend.bank_row_candidates`).
+(:meth:`TorchBruteBackend.bank_row_candidates`). A guard's floor is written
+into the block and selected on without a masking pass
+(:func:`_select_above_floor`).
 """
 
 from __future__ import annotations
@@ -291,10 +293,11 @@ def _select_above_floor(blocks, k, exclude_rows=None, exclude_cols=None):
     floor, and a selection on the raw block needs no masking pass. Excluded
     pairs become ``-inf`` (after every score inside the window, before those
     under it, and not counted). Masking each block before selecting (the
-    previous way) cost a compare, a count and a masked fill over the block:
-    positive_margin=0.95 ran 1.72x plain mining on 12k docstrings x 384; a
-    count alone, 1.2x (benchmarks/option_costs.py). Returns values in the
-    blocks' units (``floor - score``; ``-inf``/``>= 0`` for none) and ids.
+    previous way: compare, count and masked fill) made positive_margin=0.95
+    1.72x plain mining on 12k docstrings x 384; with the floor in the block
+    and a count alone, 1.21x (benchmarks/option_costs.py). Returns values
+    (``-inf`` with id -1 where a row has fewer than ``k``), ids, and the
+    count under the floor per row.
     """
     _exclude_in_blocks(blocks, exclude_rows, exclude_cols, -math.inf)
     n_below = None
@@ -304,7 +307,8 @@ def _select_above_floor(blocks, k, exclude_rows=None, exclude_cols=None):
     values, ids = _select([(lo, block.view(torch.int32)) for lo, block in blocks], k)
     values = values.view(torch.float32)
     outside = ~(values < 0) | torch.isinf(values) | (ids < 0)
-    return values.masked_fill(outside, math.inf), ids.masked_fill(outside, -1), n_below
+    # -inf: the estimate floor - value + |q|^2 is then +inf, as for a missing id.
+    return values.masked_fill(outside, -math.inf), ids.masked_fill(outside, -1), n_below
 
 
 # numpy compares and counts 32 rows at a time, in cache (a 24000-wide block:

@@ -24,26 +24,35 @@ def _needs(algorithm):
         pytest.importorskip(_OPTIONAL[algorithm])
 
 
-def reference_kneighbors(bank, queries, k, metric="euclidean", bank_labels=None,
-                         query_labels=None, min_distance=None):
-    """Float64 brute force: allowed ids by (distance, id), inf / -1 padded."""
+def _float64_distances(bank, queries, metric):
     bank = np.asarray(bank, dtype=np.float64)
     queries = np.asarray(queries, dtype=np.float64)
     sq = ((queries[:, None, :] - bank[None, :, :]) ** 2).sum(axis=2)
-    dist = sq / 2.0 if metric == "cosine" else np.sqrt(sq)
-    allowed = dist > 0
-    if min_distance is not None:
-        allowed = np.where(min_distance[:, None] < 0, True, dist > min_distance[:, None])
-    if query_labels is not None:
-        allowed &= ~((query_labels[:, None] >= 0) & (bank_labels[None, :] == query_labels[:, None]))
-    ids_out = np.full((len(queries), k), -1)
-    dist_out = np.full((len(queries), k), np.inf)
-    for row in range(len(queries)):
+    return sq / 2.0 if metric == "cosine" else np.sqrt(sq)
+
+
+def _first_allowed(dist, allowed, k):
+    """The k allowed ids of each row by (distance, id), inf / -1 padded."""
+    ids_out = np.full((len(dist), k), -1)
+    dist_out = np.full((len(dist), k), np.inf)
+    for row in range(len(dist)):
         ids = np.flatnonzero(allowed[row])
         ids = ids[np.lexsort((ids, dist[row, ids]))][:k]
         ids_out[row, : len(ids)] = ids
         dist_out[row, : len(ids)] = dist[row, ids]
     return dist_out, ids_out
+
+
+def reference_kneighbors(bank, queries, k, metric="euclidean", bank_labels=None,
+                         query_labels=None, min_distance=None):
+    """Float64 brute force: allowed ids by (distance, id), inf / -1 padded."""
+    dist = _float64_distances(bank, queries, metric)
+    allowed = dist > 0
+    if min_distance is not None:
+        allowed = np.where(min_distance[:, None] < 0, True, dist > min_distance[:, None])
+    if query_labels is not None:
+        allowed &= ~((query_labels[:, None] >= 0) & (bank_labels[None, :] == query_labels[:, None]))
+    return _first_allowed(dist, allowed, k)
 
 
 def _random_data(n_bank=300, n_features=6, seed=0):
@@ -66,6 +75,24 @@ def _fit(bank, metric, algorithm, labels=None, **params):
     return search, prepared
 
 
+def _labelled_queries(bank, metric, algorithm, rng, *, step, group, unlabelled, first):
+    """A search over ``bank`` with random label groups of about ``group`` rows.
+
+    Returns the search, the prepared bank, the labels, every ``step``-th
+    prepared row as queries with their labels (every ``unlabelled``-th query
+    without one: it excludes only copies), and the median distance to the
+    first ``first`` bank rows (a scale for floors and ceilings).
+    """
+    labels = rng.randint(0, len(bank) // group, size=len(bank))
+    search, prepared = _fit(bank, metric, algorithm, labels)
+    queries = prepared[::step]
+    query_labels = labels[::step].copy()
+    query_labels[::unlabelled] = -1
+    first_ids = np.tile(np.arange(first), (len(queries), 1))
+    scale = np.median(search.pair_distances(queries, first_ids))
+    return search, prepared, labels, queries, query_labels, scale
+
+
 def _assert_same(result, reference, rtol=1e-9):
     dist, ids = reference
     np.testing.assert_array_equal(result.ids, ids)
@@ -77,16 +104,9 @@ def _assert_same(result, reference, rtol=1e-9):
 @pytest.mark.parametrize("algorithm", EXACT)
 def test_exact_algorithms_equal_float64_brute_force(algorithm, metric, data):
     _needs(algorithm)
-    bank = data()
-    n_bank = len(bank)
     rng = np.random.RandomState(1)
-    labels = rng.randint(0, n_bank // 3, size=n_bank)
-    search, prepared = _fit(bank, metric, algorithm, labels)
-    queries = prepared[::3]
-    query_labels = labels[::3].copy()
-    query_labels[::4] = -1  # rows without a label exclude only copies
-    first_ids = np.tile(np.arange(20), (len(queries), 1))
-    scale = np.median(search.pair_distances(queries, first_ids))
+    search, prepared, labels, queries, query_labels, scale = _labelled_queries(
+        data(), metric, algorithm, rng, step=3, group=3, unlabelled=4, first=20)
     min_distance = rng.uniform(-0.2, 0.3, size=len(queries)) * scale
     for kwargs in ({}, {"query_labels": query_labels},
                    {"query_labels": query_labels, "min_distance": min_distance}):
@@ -376,24 +396,14 @@ def test_shared_block_proposes_what_a_plain_search_proposes(rows):
 
 def _reference_in_window(bank, queries, k, metric, bank_labels, query_labels, lower, upper):
     """Float64 brute force with a window: (distances, ids, skipped under the floor)."""
-    bank = np.asarray(bank, dtype=np.float64)
-    queries = np.asarray(queries, dtype=np.float64)
-    sq = ((queries[:, None, :] - bank[None, :, :]) ** 2).sum(axis=2)
-    dist = sq / 2.0 if metric == "cosine" else np.sqrt(sq)
+    dist = _float64_distances(bank, queries, metric)
     same_label = (query_labels[:, None] >= 0) & (bank_labels[None, :] == query_labels[:, None])
     floor = np.where(lower < 0, -np.inf, lower)
     allowed = ~same_label & (dist > floor[:, None]) & (dist <= upper[:, None])
     if (lower >= 0).any():
         allowed &= (dist > 0) | (lower[:, None] < 0)
     skipped = (~same_label & (dist <= floor[:, None])).sum(axis=1)
-    ids_out = np.full((len(queries), k), -1)
-    dist_out = np.full((len(queries), k), np.inf)
-    for row in range(len(queries)):
-        ids = np.flatnonzero(allowed[row])
-        ids = ids[np.lexsort((ids, dist[row, ids]))][:k]
-        ids_out[row, :len(ids)] = ids
-        dist_out[row, :len(ids)] = dist[row, ids]
-    return dist_out, ids_out, skipped
+    return (*_first_allowed(dist, allowed, k), skipped)
 
 
 @pytest.mark.parametrize("magnitude", [2.0**-40, 1.0, 3e4])
@@ -401,16 +411,10 @@ def _reference_in_window(bank, queries, k, metric, bank_labels, query_labels, lo
 @pytest.mark.parametrize("algorithm", EXACT)
 def test_window_equals_float64_brute_force(algorithm, metric, magnitude):
     _needs(algorithm)
-    bank = _clustered_data(n_bank=400) * magnitude
-    n_bank = len(bank)
     rng = np.random.RandomState(3)
-    labels = rng.randint(0, n_bank // 4, size=n_bank)
-    search, prepared = _fit(bank, metric, algorithm, labels)
-    queries = prepared[::2]
-    query_labels = labels[::2].copy()
-    query_labels[::5] = -1
-    first_ids = np.tile(np.arange(40), (len(queries), 1))
-    scale = np.median(search.pair_distances(queries, first_ids))
+    search, prepared, labels, queries, query_labels, scale = _labelled_queries(
+        _clustered_data(n_bank=400) * magnitude, metric, algorithm, rng, step=2, group=4,
+        unlabelled=5, first=40)
     # Floors from none to past most of the bank (rows with fewer than k
     # ids left), ceilings from tight to none, some rows admitting copies.
     lower = rng.uniform(0.0, 1.2, size=len(queries)) * scale

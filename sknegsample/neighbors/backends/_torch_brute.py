@@ -109,7 +109,7 @@ class TorchBruteBackend(SearchBackend):
             torch.addmm(self._sq_norms[first:last], queries, bank.T, alpha=-2.0, out=out)
             return
         torch.sub(floor, self._sq_norms[first:last], out=out)
-        torch.addmm(out, queries, bank.T, alpha=2.0, out=out)
+        out.addmm_(queries, bank.T, alpha=2.0)
 
     def _block(self, scratch, n_rows: int, width: int, offset: int = 0) -> torch.Tensor:
         """A contiguous ``(n_rows, width)`` score block at ``offset`` in ``scratch``.

@@ -5,7 +5,9 @@ So that the suites in ``benchmarks/benchmarks`` cannot rot between asv runs.
 
 import importlib
 import inspect
+import os
 import pkgutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -138,3 +140,21 @@ def torch_cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def test_finetune_benchmark_smoke_run(tmp_path):
+    """``benchmarks/finetune.py --tiny``: both tables print (about 2 CPU-minutes).
+
+    The full run is a benchmark (docs/benchmarks.md); this keeps its code
+    paths (ST's miner, ours, the trainer with each negative source and the
+    RemineCallback) from rotting between runs.
+    """
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("datasets")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", MPLBACKEND="Agg",
+               PYTHONPATH=str(BENCH_ROOT.parent))
+    done = subprocess.run([sys.executable, str(BENCH_ROOT / "finetune.py"), "--tiny"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "| defaults (3 negatives) |" in done.stdout
+    assert "| +RemineCallback |" in done.stdout

@@ -46,7 +46,6 @@ from ._exact import error_bound, estimate_error_factor, exact_sq, needs_exact
 from ._labels import LabelGroups
 from ._result import SearchResult
 from .backends import make_backend
-from .backends._base import DistanceWindow
 
 # Extra candidates fetched beyond k so that copies, guard skips and float32
 # near-ties rarely force a second query.
@@ -56,6 +55,10 @@ _OVERFETCH = 8
 # near-ties call for more: k + 4 needed a second query for ~0.1% of rows
 # (20k x 384 make_pairs) and spares almost half of the float64 re-rank.
 _BRUTE_OVERFETCH = 4
+# A floor (a guard) makes the candidates just above it uncertain: with k + 4,
+# 11-15% of rows came back for a second query under positive_margin=0.95
+# (12k docstrings x 384, k = 1), with k + 12 2% (the GEMM 8% shorter).
+_FLOOR_OVERFETCH = 12
 
 # Backends that spread one query call over all cores themselves (torch,
 # faiss' OpenMP): more threads on top would only oversubscribe.
@@ -338,10 +341,12 @@ class NeighborSearch:
         inside = (ids >= start) & (ids < stop)
         return rows[inside], ids[inside] - start
 
-    def _first_fetch(self, k: int) -> int:
+    def _first_fetch(self, k: int, floor: bool = False) -> int:
         """Candidates asked of the backend in the first round."""
         excludes_before_selection = self.algorithm_ == "brute"
         overfetch = _BRUTE_OVERFETCH if excludes_before_selection else _OVERFETCH
+        if floor and self.backend_.masks_window:
+            overfetch = _FLOOR_OVERFETCH
         if self.groups_ is not None and not excludes_before_selection:
             overfetch += self.groups_.max_excluded()
         return min(self.n_pool_, k + overfetch)
@@ -357,7 +362,7 @@ class NeighborSearch:
             return distances, ids_out, n_copies, n_below
         queries32 = self._to32(queries)
         brute = self.algorithm_ == "brute"
-        fetch = self._first_fetch(k)
+        fetch = self._first_fetch(k, floor=bool((lower_sq > 0).any()))
         error = self._error_bound(queries32)
         # Every backend's estimates are in the scaled units of bank32_ (the
         # trees are built on the scaled rows too), as are the exact distances,
@@ -368,6 +373,7 @@ class NeighborSearch:
         while todo.size:
             labels, classes = query_labels[todo], query_classes[todo]
             masked_below = 0
+            err = error[todo]
             if first is not None:
                 # The first round was computed for every row at once.
                 (ids, estimate), first = first, None
@@ -379,8 +385,10 @@ class NeighborSearch:
                 window = None
                 if self.backend_.masks_window and (
                         (lower_sq[todo] > 0).any() or np.isfinite(upper_sq[todo]).any()):
-                    window = DistanceWindow(lower_sq[todo] - error[todo],
-                                            upper_sq[todo] + error[todo])
+                    # A backend's windowed estimates may carry more error.
+                    window, err = self.backend_.window(
+                        lower_sq[todo], upper_sq[todo], err, _row_norms(queries32[todo]),
+                        self._max_norm)
                     extra["window"] = window
                 ids, estimate = self.backend_.candidates(
                     queries32[todo], queries_exact[todo], fetch, rows, cols, **extra
@@ -393,7 +401,7 @@ class NeighborSearch:
             if self.groups_ is not None:
                 candidate = fetched & ~self.groups_.excluded(labels, classes, ids)
             exact = exact_sq(self.bank_, queries[todo], ids, needs_exact(
-                candidate, estimate, error[todo], lower_sq[todo], k), scale=self._scale)
+                candidate, estimate, err, lower_sq[todo], k), scale=self._scale)
             # A negative min_distance (lower_sq = -1) admits copies, as
             # documented; tests/neighbors/test_search.py compares with brute force.
             is_copy = candidate & (exact == 0) & (lower_sq[todo, None] >= 0)
@@ -413,7 +421,7 @@ class NeighborSearch:
                 # Strict: an unfetched id tied with the k-th may have a lower
                 # id (ties break by id; tests/neighbors/test_search.py). Past
                 # the ceiling no unfetched id is allowed at all.
-                margin = boundary - error[todo]
+                margin = boundary - err
                 complete = exhausted | ((n_allowed >= k) & (margin > kth)) | \
                     (margin > upper_sq[todo])
             done = todo[complete]

@@ -93,6 +93,8 @@ def _pad(values: torch.Tensor, index: torch.Tensor, k: int):
     if missing <= 0:
         return values, index
     n_rows = values.shape[0]
-    values = torch.cat([values, values.new_full((n_rows, missing), float("inf"))], dim=1)
+    # The largest value of the dtype: inf, or an int32 view's largest.
+    pad = float("inf") if values.is_floating_point() else torch.iinfo(values.dtype).max
+    values = torch.cat([values, values.new_full((n_rows, missing), pad)], dim=1)
     index = torch.cat([index, index.new_full((n_rows, missing), -1)], dim=1)
     return values, index

@@ -10,6 +10,8 @@ import torch
 from sknegsample.datasets import make_pairs
 from sknegsample.neighbors import ALGORITHMS, NeighborSearch, resolve_algorithm
 from sknegsample.neighbors._distances import normalize_rows
+from sknegsample.neighbors.backends._base import DistanceWindow
+from sknegsample.neighbors.backends._torch_brute import TorchBruteBackend
 
 EXACT = ["brute", "ball_tree", "kd_tree", "faiss_flat"]
 APPROXIMATE = ["faiss_hnsw", "faiss_ivf", "hnswlib"]
@@ -22,26 +24,35 @@ def _needs(algorithm):
         pytest.importorskip(_OPTIONAL[algorithm])
 
 
-def reference_kneighbors(bank, queries, k, metric="euclidean", bank_labels=None,
-                         query_labels=None, min_distance=None):
-    """Float64 brute force: allowed ids by (distance, id), inf / -1 padded."""
+def _float64_distances(bank, queries, metric):
     bank = np.asarray(bank, dtype=np.float64)
     queries = np.asarray(queries, dtype=np.float64)
     sq = ((queries[:, None, :] - bank[None, :, :]) ** 2).sum(axis=2)
-    dist = sq / 2.0 if metric == "cosine" else np.sqrt(sq)
-    allowed = dist > 0
-    if min_distance is not None:
-        allowed = np.where(min_distance[:, None] < 0, True, dist > min_distance[:, None])
-    if query_labels is not None:
-        allowed &= ~((query_labels[:, None] >= 0) & (bank_labels[None, :] == query_labels[:, None]))
-    ids_out = np.full((len(queries), k), -1)
-    dist_out = np.full((len(queries), k), np.inf)
-    for row in range(len(queries)):
+    return sq / 2.0 if metric == "cosine" else np.sqrt(sq)
+
+
+def _first_allowed(dist, allowed, k):
+    """The k allowed ids of each row by (distance, id), inf / -1 padded."""
+    ids_out = np.full((len(dist), k), -1)
+    dist_out = np.full((len(dist), k), np.inf)
+    for row in range(len(dist)):
         ids = np.flatnonzero(allowed[row])
         ids = ids[np.lexsort((ids, dist[row, ids]))][:k]
         ids_out[row, : len(ids)] = ids
         dist_out[row, : len(ids)] = dist[row, ids]
     return dist_out, ids_out
+
+
+def reference_kneighbors(bank, queries, k, metric="euclidean", bank_labels=None,
+                         query_labels=None, min_distance=None):
+    """Float64 brute force: allowed ids by (distance, id), inf / -1 padded."""
+    dist = _float64_distances(bank, queries, metric)
+    allowed = dist > 0
+    if min_distance is not None:
+        allowed = np.where(min_distance[:, None] < 0, True, dist > min_distance[:, None])
+    if query_labels is not None:
+        allowed &= ~((query_labels[:, None] >= 0) & (bank_labels[None, :] == query_labels[:, None]))
+    return _first_allowed(dist, allowed, k)
 
 
 def _random_data(n_bank=300, n_features=6, seed=0):
@@ -64,6 +75,24 @@ def _fit(bank, metric, algorithm, labels=None, **params):
     return search, prepared
 
 
+def _labelled_queries(bank, metric, algorithm, rng, *, step, group, unlabelled, first):
+    """A search over ``bank`` with random label groups of about ``group`` rows.
+
+    Returns the search, the prepared bank, the labels, every ``step``-th
+    prepared row as queries with their labels (every ``unlabelled``-th query
+    without one: it excludes only copies), and the median distance to the
+    first ``first`` bank rows (a scale for floors and ceilings).
+    """
+    labels = rng.randint(0, len(bank) // group, size=len(bank))
+    search, prepared = _fit(bank, metric, algorithm, labels)
+    queries = prepared[::step]
+    query_labels = labels[::step].copy()
+    query_labels[::unlabelled] = -1
+    first_ids = np.tile(np.arange(first), (len(queries), 1))
+    scale = np.median(search.pair_distances(queries, first_ids))
+    return search, prepared, labels, queries, query_labels, scale
+
+
 def _assert_same(result, reference, rtol=1e-9):
     dist, ids = reference
     np.testing.assert_array_equal(result.ids, ids)
@@ -75,16 +104,9 @@ def _assert_same(result, reference, rtol=1e-9):
 @pytest.mark.parametrize("algorithm", EXACT)
 def test_exact_algorithms_equal_float64_brute_force(algorithm, metric, data):
     _needs(algorithm)
-    bank = data()
-    n_bank = len(bank)
     rng = np.random.RandomState(1)
-    labels = rng.randint(0, n_bank // 3, size=n_bank)
-    search, prepared = _fit(bank, metric, algorithm, labels)
-    queries = prepared[::3]
-    query_labels = labels[::3].copy()
-    query_labels[::4] = -1  # rows without a label exclude only copies
-    first_ids = np.tile(np.arange(20), (len(queries), 1))
-    scale = np.median(search.pair_distances(queries, first_ids))
+    search, prepared, labels, queries, query_labels, scale = _labelled_queries(
+        data(), metric, algorithm, rng, step=3, group=3, unlabelled=4, first=20)
     min_distance = rng.uniform(-0.2, 0.3, size=len(queries)) * scale
     for kwargs in ({}, {"query_labels": query_labels},
                    {"query_labels": query_labels, "min_distance": min_distance}):
@@ -363,3 +385,92 @@ def test_shared_block_proposes_what_a_plain_search_proposes(rows):
                                rtol=1e-5, atol=1e-5)
     exact = ((bank[rows, None, :].astype(np.float64) - bank[ids]) ** 2).sum(axis=2)
     np.testing.assert_allclose(estimate, exact, rtol=1e-5, atol=1e-5)
+
+
+# Distance windows (the guards' floor and ceiling). Brute force writes a
+# floor into its score block and selects on the bits of floor - score
+# (neighbors/backends/_torch_brute.py): every exact backend is held to the
+# float64 answer and to the float64 count of the ids the floor skipped, at
+# several magnitudes.
+
+
+def _reference_in_window(bank, queries, k, metric, bank_labels, query_labels, lower, upper):
+    """Float64 brute force with a window: (distances, ids, skipped under the floor)."""
+    dist = _float64_distances(bank, queries, metric)
+    same_label = (query_labels[:, None] >= 0) & (bank_labels[None, :] == query_labels[:, None])
+    floor = np.where(lower < 0, -np.inf, lower)
+    allowed = ~same_label & (dist > floor[:, None]) & (dist <= upper[:, None])
+    if (lower >= 0).any():
+        allowed &= (dist > 0) | (lower[:, None] < 0)
+    skipped = (~same_label & (dist <= floor[:, None])).sum(axis=1)
+    return (*_first_allowed(dist, allowed, k), skipped)
+
+
+@pytest.mark.parametrize("magnitude", [2.0**-40, 1.0, 3e4])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_window_equals_float64_brute_force(algorithm, metric, magnitude):
+    _needs(algorithm)
+    rng = np.random.RandomState(3)
+    search, prepared, labels, queries, query_labels, scale = _labelled_queries(
+        _clustered_data(n_bank=400) * magnitude, metric, algorithm, rng, step=2, group=4,
+        unlabelled=5, first=40)
+    # Floors from none to past most of the bank (rows with fewer than k
+    # ids left), ceilings from tight to none, some rows admitting copies.
+    lower = rng.uniform(0.0, 1.2, size=len(queries)) * scale
+    lower[::7] = -1.0
+    upper = rng.uniform(0.8, 2.0, size=len(queries)) * scale
+    upper[::3] = np.inf
+    for kwargs in ({"min_distance": lower}, {"max_distance": upper},
+                   {"min_distance": lower, "max_distance": upper}):
+        result = search.kneighbors(queries, 7, query_labels=query_labels, **kwargs)
+        dist, ids, skipped = _reference_in_window(
+            prepared, queries, 7, metric, labels, query_labels,
+            kwargs.get("min_distance", np.zeros(len(queries))),
+            kwargs.get("max_distance", np.full(len(queries), np.inf)))
+        np.testing.assert_array_equal(result.ids, ids)
+        np.testing.assert_allclose(result.distances, dist, rtol=1e-9, atol=0)
+        if "min_distance" in kwargs:
+            floored = lower >= 0
+            np.testing.assert_array_equal((result.n_below + result.n_copies)[floored],
+                                          skipped[floored])
+
+
+def test_floor_selection_skips_counts_and_pads():
+    """The backend's own contract: k nearest inside the window, the skipped counted."""
+    # Integer coordinates: every squared distance is exact in float32.
+    bank = np.array([[0, 0], [1, 0], [2, 0], [3, 0], [4, 0], [5, 0]], dtype=np.float32)
+    backend = TorchBruteBackend().fit(bank, bank)
+    queries = np.zeros((3, 2), dtype=np.float32)
+    # Squared distances 0, 1, 4, 9, 16, 25. Row 0: floor 3.5, ceiling 20;
+    # row 1: floor 0.5, no ceiling, id 1 excluded; row 2: floor past all.
+    window = DistanceWindow(np.array([3.5, 0.5, 30.0]), np.array([20.0, np.inf, np.inf]))
+    ids, estimate = backend.candidates(queries, queries, 3, np.array([1]), np.array([1]),
+                                       window=window)
+    np.testing.assert_array_equal(np.sort(ids, axis=1)[:, ::-1][:, :3],
+                                  [[4, 3, 2], [4, 3, 2], [-1, -1, -1]])
+    np.testing.assert_array_equal(window.n_below, [2, 1, 6])
+    kept = ids >= 0
+    np.testing.assert_allclose(estimate[kept], (ids[kept] ** 2).astype(float), atol=1e-5)
+    assert (estimate[~kept] == np.inf).all()
+
+
+def test_windowed_error_bound_covers_the_floor():
+    """Estimates of a floored call stay within the error the backend reports."""
+    rng = np.random.RandomState(0)
+    bank = (rng.normal(size=(3000, 64)) * 40).astype(np.float32)
+    queries = bank[:200] + rng.normal(size=(200, 64)).astype(np.float32)
+    search = NeighborSearch(metric="euclidean").fit(bank)
+    backend = search.backend_
+    queries32 = search._to32(queries)
+    error = search._error_bound(queries32)
+    sq = np.einsum("ij,ij->i", queries32.astype(np.float64), queries32.astype(np.float64))
+    lower = np.quantile(((queries32[:, None, :].astype(np.float64)
+                          - search.bank32_[None, :, :]) ** 2).sum(axis=2), 0.3, axis=1)
+    window, err = backend.window(lower, np.full(200, np.inf), error, np.sqrt(sq),
+                                 search._max_norm)
+    ids, estimate = backend.candidates(queries32, queries32, 20, window=window)
+    exact = ((search.bank32_[ids].astype(np.float64)
+              - queries32[:, None, :].astype(np.float64)) ** 2).sum(axis=2)
+    assert (np.abs(estimate - exact) <= err[:, None]).all()
+    assert (exact >= lower[:, None] - 2 * err[:, None]).all()

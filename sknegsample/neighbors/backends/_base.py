@@ -60,6 +60,16 @@ class SearchBackend:
         """Rebuild what ``__getstate__`` dropped, after unpickling."""
         raise NotImplementedError
 
+    def window(self, lower, upper, error, query_norms, max_norm):
+        """The :class:`DistanceWindow` to pass for squared-distance bounds, and its error.
+
+        ``lower``/``upper`` are the bounds the search enforces, ``error`` the
+        bound on the plain estimates' error, per query. The window is widened
+        by the error of the windowed estimates, returned with it (a backend
+        whose windowed estimates carry more error says so here).
+        """
+        return DistanceWindow(lower - error, upper + error), error
+
     def candidates(self, queries32, queries_exact, k, exclude_rows=None, exclude_cols=None):
         """``(ids, estimate)`` of shape ``(n_queries, k)``: proposed neighbours.
 

@@ -4,7 +4,9 @@ The default backend, on the CPU (torch's MKL GEMM) and on CUDA. It scores a
 block of queries against the whole bank, sets excluded pairs to ``inf`` and
 selects with the two-stage top-k of :mod:`sknegsample.neighbors._select`;
 bank rows queried against the bank share their symmetric block
-(:meth:`TorchBruteBackend.bank_row_candidates`).
+(:meth:`TorchBruteBackend.bank_row_candidates`). A guard's floor is written
+into the block and selected on without a masking pass
+(:func:`_select_above_floor`).
 """
 
 from __future__ import annotations
@@ -85,8 +87,15 @@ class TorchBruteBackend(SearchBackend):
             return torch.from_numpy(_aligned_empty(n_rows * n_bank + _SLACK))
         return torch.empty(n_rows * n_bank + _SLACK, dtype=torch.float32, device=self.device)
 
-    def _score(self, out: torch.Tensor, queries: torch.Tensor, first: int, last: int) -> None:
+    def _score(self, out: torch.Tensor, queries: torch.Tensor, first: int, last: int,
+               floor=None) -> None:
         """``out = |b|^2 - 2 q.b`` for bank rows ``first:last``; ``out`` contiguous.
+
+        With a per-row ``floor`` (block units), ``out = floor - |b|^2 + 2 q.b``
+        instead: the floor less the score, negative inside the window and
+        ``>= 0`` under the floor (see :func:`_select_above_floor`). It costs
+        nothing more: ``addmm`` fills ``out`` with its bias before the GEMM
+        either way, here a per-row one.
 
         torch's GEMM only writes in place into a contiguous block: into a
         strided view it computes elsewhere and copies (2048 x 40k x 384: 135
@@ -95,8 +104,12 @@ class TorchBruteBackend(SearchBackend):
         threads spin after each call and take the 2 cores from torch's
         selection: mixing the two ran 1.1-5x slower than torch alone.
         """
-        torch.addmm(self._sq_norms[first:last], queries, self._bank[first:last].T,
-                    alpha=-2.0, out=out)
+        bank = self._bank[first:last]
+        if floor is None:
+            torch.addmm(self._sq_norms[first:last], queries, bank.T, alpha=-2.0, out=out)
+            return
+        torch.sub(floor, self._sq_norms[first:last], out=out)
+        out.addmm_(queries, bank.T, alpha=2.0)
 
     def _block(self, scratch, n_rows: int, width: int, offset: int = 0) -> torch.Tensor:
         """A contiguous ``(n_rows, width)`` score block at ``offset`` in ``scratch``.
@@ -110,7 +123,7 @@ class TorchBruteBackend(SearchBackend):
             return torch.from_numpy(_aligned_empty(size)).view(n_rows, width)
         return torch.empty((n_rows, width), device=self.device)
 
-    def _score_columns(self, queries, first, last, scratch, offset=0):
+    def _score_columns(self, queries, first, last, scratch, offset=0, floor=None):
         """Score ``queries`` against bank rows ``first:last``: ``[(first id, block)]``.
 
         The blocks are a width that is a multiple of 8 and a tail of fewer
@@ -127,7 +140,7 @@ class TorchBruteBackend(SearchBackend):
                 block = self._block(scratch, len(queries), hi - lo, offset)
                 # The next block starts 64-byte aligned too (see _aligned_empty).
                 offset += -(-block.numel() // _ALIGN_FLOATS) * _ALIGN_FLOATS
-                self._score(block, queries, lo, hi)
+                self._score(block, queries, lo, hi, floor)
                 blocks.append((lo, block))
         return blocks, offset
 
@@ -135,12 +148,56 @@ class TorchBruteBackend(SearchBackend):
                    scratch=None, window: DistanceWindow | None = None):
         q = _tensor(queries32, self.device)
         q_sq = (q * q).sum(dim=1, keepdim=True)
-        blocks, _ = self._score_columns(q, 0, self._bank.shape[0], scratch)
-        bounds = None if window is None else _block_bounds(window, q_sq)
-        values, ids = _smallest_in_blocks(blocks, k, exclude_rows, exclude_cols, bounds)
+        floor = None if window is None else self._block_floor(window, q_sq)
+        blocks, _ = self._score_columns(q, 0, self._bank.shape[0], scratch, floor=floor)
+        if floor is None:
+            values, ids = _smallest_in_blocks(blocks, k, exclude_rows, exclude_cols)
+            estimate = values + q_sq
+        else:
+            values, ids, n_below = _select_above_floor(blocks, k, exclude_rows, exclude_cols)
+            window.n_below = n_below.cpu().numpy().astype(np.int64)
+            # In float64: floor, block value and |q|^2 are float32 numbers.
+            estimate = (floor.double() - values.double()) + q_sq.double()
+        ids, estimate = _candidates_to_numpy(ids, estimate)
         if window is not None:
-            window.n_below = bounds[2].cpu().numpy().astype(np.int64)
-        return _candidates_to_numpy(ids, values + q_sq)
+            if floor is None:
+                window.n_below = np.zeros(len(estimate), dtype=np.int64)
+            # The ceiling needs no pass over the block: the smallest scores
+            # inside the floor that exceed it are dropped here.
+            above = estimate > np.asarray(window.upper, dtype=np.float64)[:, None]
+            estimate[above], ids[above] = np.inf, -1
+        return ids, estimate
+
+    def window(self, lower, upper, error, query_norms, max_norm):
+        """The window, its floor clipped, and the error of the windowed estimates.
+
+        A floor is written into the score block (:meth:`_score`), so an
+        estimate there is ``|q|^2 + floor - (floor - |b|^2 + 2 q.b)``: the
+        float32 sum of ``d + 2`` terms whose magnitudes add up to
+        ``(|q| + |b|)^2 + |floor|``, where the plain estimate's add up to
+        ``(|q| + |b|)^2`` (see :func:`~sknegsample.neighbors._exact.estimate_error_factor`).
+        The error bound grows by that ratio, with 20% more for the window's own
+        widening and rounding. The floor is first clipped to ``+-1.1 (|q| +
+        max |b|)^2``: no squared distance reaches that far, and it keeps the
+        ratio at most 3.3. On unit-norm rows the ratio stays near 1.2.
+        """
+        reach = (query_norms + max_norm) ** 2
+        lower = np.clip(lower, -_FLOOR_REACH * reach, _FLOOR_REACH * reach)
+        error = error * (1.2 + np.abs(lower - query_norms**2) / np.maximum(reach, _TINY))
+        return DistanceWindow(lower - error, upper + error), error
+
+    def _block_floor(self, window: DistanceWindow, q_sq: torch.Tensor):
+        """The window's floor in block units (``lower - |q|^2``), or None without one.
+
+        Rounded down to float32 (one ulp), so that a score under it is
+        certainly under the floor the search asked for.
+        """
+        lower = np.asarray(window.lower, dtype=np.float64)
+        if not (lower > 0).any():
+            return None
+        norms = q_sq[:, 0].cpu().numpy().astype(np.float64)
+        low = np.nextafter((lower - norms).astype(np.float32), np.float32(-np.inf))
+        return torch.from_numpy(low).to(self.device)[:, None]
 
     def bank_row_candidates(self, start, stop, k, exclude_rows=None, exclude_cols=None,
                             scratch=None, block_rows=None):
@@ -198,20 +255,13 @@ class TorchBruteBackend(SearchBackend):
         return _candidates_to_numpy(best_ids, best)
 
 
-def _smallest_in_blocks(blocks, k, exclude_rows=None, exclude_cols=None, bounds=None):
+def _smallest_in_blocks(blocks, k, exclude_rows=None, exclude_cols=None):
     """The ``k`` smallest scores of each row across ``[(first id, block)]``, with ids.
 
-    Excluded ``(row, bank id)`` pairs are set to ``inf`` first. With
-    ``bounds`` (see :func:`_block_bounds`) only scores inside them count:
-    see :func:`_select_in_window`.
+    Excluded ``(row, bank id)`` pairs are set to ``inf`` first.
     """
-    if exclude_rows is not None and len(exclude_rows):
-        for lo, block in blocks:
-            inside = (exclude_cols >= lo) & (exclude_cols < lo + block.shape[1])
-            _exclude(block, exclude_rows[inside], exclude_cols[inside] - lo)
-    if bounds is None:
-        return _select(blocks, k)
-    return _select_in_window(blocks, k, *bounds)
+    _exclude_in_blocks(blocks, exclude_rows, exclude_cols, math.inf)
+    return _select(blocks, k)
 
 
 def _select(blocks, k):
@@ -226,136 +276,61 @@ def _select(blocks, k):
     return values, ids
 
 
-# Scores selected beyond k, so that a row's floor can strike out that many
-# without a pass over its block: masking a block (compare, count, fill)
-# costs about its GEMM, a selection 32 wider a fraction of that.
-_FLOOR_SLACK = 32
-# Rows of a block probed first, and the share of them with more than
-# _FLOOR_SLACK scores under their floor above which the whole block is masked
-# before one selection instead. Real text pairs under positive_margin=0.95
-# (12k docstrings x 384): median 20 scores under the floor, but 44% of rows
-# over 32 and 12% over 1024 (up to half the bank).
-_PROBE_ROWS = 64
-_MASK_FIRST_SHARE = 0.25
+# A floor is clipped this far beyond the largest possible squared distance
+# (see TorchBruteBackend.window).
+_FLOOR_REACH = 1.1
+_TINY = np.finfo(np.float64).tiny
 
 
-def _select_in_window(blocks, k, low, high, n_below):
-    """The ``k`` smallest scores inside ``[low, high]`` per row; counts those below.
+def _select_above_floor(blocks, k, exclude_rows=None, exclude_cols=None):
+    """The ``k`` smallest scores above each row's floor, with ids, and the count below.
 
-    Scores below a row's floor are all smaller than any score above it, so
-    the ``k + _FLOOR_SLACK`` smallest of a row hold every score below the
-    floor whenever they hold one above it: then the count below is exact
-    and the ``k`` smallest above the floor are among them. Rows whose
-    selection is all (or all but fewer than ``k``) below the floor are
-    masked and selected again, from their rows of the blocks still in
-    memory; when a probe of the first rows says most rows would be, the
-    whole block is masked first. The ceiling needs no pass: the smallest
-    scores above the floor that exceed it are dropped after the selection.
+    The blocks hold ``floor - score`` (:meth:`TorchBruteBackend._score`):
+    negative inside the window, ``>= 0`` under the floor. Read as int32, the
+    bits of negative floats order the other way round and sit below those
+    of every non-negative float, so the ``k`` smallest int32 values are the
+    ``k`` negatives nearest zero, i.e. the ``k`` smallest scores above the
+    floor, and a selection on the raw block needs no masking pass. Excluded
+    pairs become ``-inf`` (after every score inside the window, before those
+    under it, and not counted). Masking each block before selecting (the
+    previous way: compare, count and masked fill) made positive_margin=0.95
+    1.72x plain mining on 12k docstrings x 384; with the floor in the block
+    and a count alone, 1.21x (benchmarks/option_costs.py). Returns values
+    (``-inf`` with id -1 where a row has fewer than ``k``), ids, and the
+    count under the floor per row.
     """
-    if low is None:
-        values, ids = _select(blocks, k)
-    elif _mostly_deep(blocks, k, low):
-        for _, block in blocks:
-            _mask_outside(block, low, None, n_below)
-        values, ids = _select(blocks, k)
-    else:
-        values, ids = _select(blocks, k + _FLOOR_SLACK)
-        redo = _deep_rows(values, k, low)
-        below = values < low
-        n_below += below.sum(dim=1)
-        values = values.masked_fill(below, math.inf)
-        if len(redo):
-            rows = [(lo, block[redo]) for lo, block in blocks]  # copies of those rows
-            counts = torch.zeros(len(redo), dtype=n_below.dtype, device=n_below.device)
-            for _, block in rows:
-                _mask_outside(block, low[redo], None, counts)
-            values[redo], ids[redo] = _select(rows, k + _FLOOR_SLACK)
-            n_below[redo] = counts
-        values, pos = torch.topk(values, k, dim=1, largest=False, sorted=False)
-        ids = torch.gather(ids, 1, pos)
-    if high is not None:
-        outside = values > high
-        values = values.masked_fill(outside, math.inf)
-        ids = ids.masked_fill(outside, -1)
-    return values, ids
+    _exclude_in_blocks(blocks, exclude_rows, exclude_cols, -math.inf)
+    n_below = None
+    for _, block in blocks:
+        below = _count_at_least_zero(block)
+        n_below = below if n_below is None else n_below + below
+    values, ids = _select([(lo, block.view(torch.int32)) for lo, block in blocks], k)
+    values = values.view(torch.float32)
+    outside = ~(values < 0) | torch.isinf(values) | (ids < 0)
+    # -inf: the estimate floor - value + |q|^2 is then +inf, as for a missing id.
+    return values.masked_fill(outside, -math.inf), ids.masked_fill(outside, -1), n_below
 
 
-def _deep_rows(values, k, low):
-    """Rows whose wide selection may not reach ``k`` scores above their floor."""
-    counted = torch.isfinite(values)
-    above = (counted & (values >= low)).sum(dim=1)
-    return torch.nonzero((above < k) & counted.all(dim=1))[:, 0]
+# numpy compares and counts 32 rows at a time, in cache (a 24000-wide block:
+# 13 ms per 1024 rows against 31 for compare, count and masked fill).
+_COUNT_ROWS = 32
 
 
-def _mostly_deep(blocks, k, low) -> bool:
-    """Whether most rows of the blocks have more than ``_FLOOR_SLACK`` under their floor."""
-    n_rows = blocks[0][1].shape[0]
-    if n_rows <= 2 * _PROBE_ROWS:
-        return False
-    values, _ = _select([(lo, block[:_PROBE_ROWS]) for lo, block in blocks], k + _FLOOR_SLACK)
-    return len(_deep_rows(values, k, low[:_PROBE_ROWS])) > _MASK_FIRST_SHARE * _PROBE_ROWS
-
-
-# Rows masked at a time: the boolean scratch of the comparison stays small
-# (256 x 40k = 10 MB) next to the working_memory-sized score block.
-_MASK_ROWS = 256
-# numpy's pass over 32 rows at a time stays in cache (1.16x the GEMM against
-# 1.37x at 256 rows, same block as below).
-_NUMPY_MASK_ROWS = 32
-
-
-def _block_bounds(window: DistanceWindow, q_sq: torch.Tensor):
-    """Score thresholds ``(low, high, n_below)`` for a window, in block units.
-
-    A block holds ``|b|^2 - 2 q.b``, the estimate less ``|q|^2``. Each row's
-    thresholds are rounded outwards to float32 (one ulp), so a masked score
-    is certainly outside the window the search asked for.
-    """
-    norms = q_sq[:, 0].cpu().numpy().astype(np.float64)
-    low = np.nextafter((window.lower - norms).astype(np.float32), np.float32(-np.inf))
-    high = np.nextafter((window.upper - norms).astype(np.float32), np.float32(np.inf))
-    device = q_sq.device
-    n_below = torch.zeros(len(norms), dtype=torch.int64, device=device)
-    return (torch.from_numpy(low).to(device)[:, None] if np.isfinite(low).any() else None,
-            torch.from_numpy(high).to(device)[:, None] if np.isfinite(high).any() else None,
-            n_below)
-
-
-def _mask_outside(block: torch.Tensor, low, high, n_below) -> None:
-    """Set scores below ``low`` or above ``high`` to ``inf``; count those below."""
-    if block.device.type == "cpu":
-        _mask_outside_numpy(block.numpy(), None if low is None else low.numpy(),
-                            None if high is None else high.numpy(), n_below.numpy())
-        return
-    for r0 in range(0, block.shape[0], _MASK_ROWS):
-        rows = block[r0:r0 + _MASK_ROWS]
-        if low is not None:
-            below = rows < low[r0:r0 + _MASK_ROWS]
-            n_below[r0:r0 + _MASK_ROWS] += below.sum(dim=1)
-            rows.masked_fill_(below, math.inf)
-        if high is not None:
-            rows.masked_fill_(rows > high[r0:r0 + _MASK_ROWS], math.inf)
-
-
-def _mask_outside_numpy(block, low, high, n_below) -> None:
-    """:func:`_mask_outside` on the CPU, through numpy views of the same memory.
-
-    torch's compare, bool sum and masked fill took 2.2x the block's GEMM
-    (1024 x 24000 x 384, 2 busy cores); numpy's ``less``, ``count_nonzero``
-    and ``copyto(where=)`` into one reused mask 1.2x.
-    """
-    step = _NUMPY_MASK_ROWS
-    mask = np.empty((min(step, block.shape[0]), block.shape[1]), dtype=bool)
-    for r0 in range(0, block.shape[0], step):
-        rows = block[r0:r0 + step]
+def _count_at_least_zero(block: torch.Tensor) -> torch.Tensor:
+    """Per row, how many entries of ``block`` are ``>= 0`` (under the floor)."""
+    if block.device.type != "cpu":
+        return (block >= 0).sum(dim=1)
+    values = block.numpy()
+    counts = np.zeros(len(values), dtype=np.int64)
+    mask = np.empty((min(_COUNT_ROWS, len(values)), values.shape[1]), dtype=bool)
+    for r0 in range(0, len(values), _COUNT_ROWS):
+        rows = values[r0:r0 + _COUNT_ROWS]
         m = mask[:len(rows)]
-        if low is not None:
-            np.less(rows, low[r0:r0 + step], out=m)
-            n_below[r0:r0 + step] += np.count_nonzero(m, axis=1)
-            np.copyto(rows, np.float32(np.inf), where=m)
-        if high is not None:
-            np.greater(rows, high[r0:r0 + step], out=m)
-            np.copyto(rows, np.float32(np.inf), where=m)
+        np.greater_equal(rows, 0, out=m)
+        # Bytes summed as uint8 into int32: numpy's count_nonzero(axis=)
+        # casts to intp first (1.25x slower).
+        counts[r0:r0 + _COUNT_ROWS] = np.add.reduce(m.view(np.uint8), axis=1, dtype=np.int32)
+    return torch.from_numpy(counts)
 
 
 def _aligned_empty(size: int) -> np.ndarray:
@@ -371,11 +346,16 @@ def _aligned_empty(size: int) -> np.ndarray:
     return raw[shift:shift + 4 * size].view(np.float32)
 
 
-def _exclude(scores: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> None:
-    """Set the excluded ``(row, col)`` pairs of a score block to ``inf``."""
-    if len(rows):
-        device = scores.device
-        scores[torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)] = math.inf
+def _exclude_in_blocks(blocks, exclude_rows, exclude_cols, value: float) -> None:
+    """Set the excluded ``(row, bank id)`` pairs of ``[(first id, block)]`` to ``value``."""
+    if exclude_rows is None or not len(exclude_rows):
+        return
+    for lo, block in blocks:
+        inside = (exclude_cols >= lo) & (exclude_cols < lo + block.shape[1])
+        if inside.any():
+            device = block.device
+            block[torch.from_numpy(exclude_rows[inside]).to(device),
+                  torch.from_numpy(exclude_cols[inside] - lo).to(device)] = value
 
 
 def _candidates_to_numpy(ids: torch.Tensor, estimate: torch.Tensor):

@@ -258,6 +258,19 @@ def test_cuda_equals_cpu(metric):
             result = gpu.kneighbors(queries, k, query_labels=labels[:500], bank_rows=bank_rows)
             np.testing.assert_array_equal(result.ids, expected.ids)
             np.testing.assert_array_equal(result.distances, expected.distances)
+    # A window: the floor written into the GPU's score block, the int32
+    # selection and the count under the floor, as on the CPU.
+    scale = np.median(cpu.kneighbors(queries, 20).distances)
+    rng = np.random.RandomState(0)
+    lower, upper = rng.uniform(0, 1.5, 500) * scale, rng.uniform(1, 3, 500) * scale
+    for k in (1, 10):
+        expected = cpu.kneighbors(queries, k, query_labels=labels[:500], min_distance=lower,
+                                  max_distance=upper)
+        result = gpu.kneighbors(queries, k, query_labels=labels[:500], min_distance=lower,
+                                max_distance=upper)
+        np.testing.assert_array_equal(result.ids, expected.ids)
+        np.testing.assert_array_equal(result.distances, expected.distances)
+        np.testing.assert_array_equal(result.n_below, expected.n_below)
 
 
 def test_error_bound_follows_torch_matmul_precision():

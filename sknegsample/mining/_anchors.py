@@ -48,12 +48,16 @@ def key_scale(*arrays) -> float:
 # 0.36 s in blocks of 4096 with one multiply-xorshift step per word).
 _KEY_BLOCK = 4096
 _KEY_MUL = np.uint64(0xBF58476D1CE4E5B9)
+# The key of a row beyond float32's range at the fit's scale: no fitted row
+# is (the scale brings the fit's rows into range), so it is never recognised.
+NO_KEY = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def content_keys(rows: np.ndarray, scale: float, working_memory=None) -> np.ndarray:
     """64-bit content hash of each row rounded to float32.
 
-    -0.0 is folded into 0.0 so that equal values give equal keys. Rows are
+    -0.0 is folded into 0.0 so that equal values give equal keys; a row
+    that overflows float32 at ``scale`` gets :data:`NO_KEY`. Rows are
     hashed in blocks (at most ``working_memory``), two float32 words at a
     time: ``h = xorshift((h ^ word) * odd)``, then splitmix64's finaliser.
     """
@@ -62,7 +66,9 @@ def content_keys(rows: np.ndarray, scale: float, working_memory=None) -> np.ndar
     step = min(_KEY_BLOCK, chunk_rows(16 * max(n_features, 1), n_rows, working_memory))
     for start in range(0, n_rows, step):
         block = np.multiply(rows[start:start + step], scale, dtype=np.float64)
-        block = block.astype(np.float32) + np.float32(0.0)
+        with np.errstate(over="ignore"):
+            block = block.astype(np.float32) + np.float32(0.0)
+        beyond = ~np.isfinite(block).all(axis=1)
         if n_features % 2:
             block = np.concatenate([block, np.zeros((block.shape[0], 1), np.float32)], axis=1)
         words = np.ascontiguousarray(block).view(np.uint64).T.copy()
@@ -74,7 +80,7 @@ def content_keys(rows: np.ndarray, scale: float, working_memory=None) -> np.ndar
                 np.multiply(h, _KEY_MUL, out=h)
                 np.right_shift(h, np.uint64(29), out=shifted)
                 np.bitwise_xor(h, shifted, out=h)
-            out[start:start + step] = _mix(h)
+            out[start:start + step] = np.where(beyond, NO_KEY, _mix(h))
     return out
 
 
@@ -119,7 +125,7 @@ class AnchorIndex:
         """Bank row each query row equals (canonical), or -1 for new rows."""
         probe = content_keys(queries, self.scale, working_memory)
         where = np.searchsorted(self.keys, probe).clip(max=len(self.keys) - 1)
-        found = self.keys[where] == probe
+        found = (self.keys[where] == probe) & (probe != NO_KEY)
         return np.where(found, self.canonical[self.rows[where]], -1)
 
 

@@ -108,6 +108,9 @@ def test_cosine_rejects_zero_rows():
         (POINT, -np.ones(20, dtype=int), ValueError, r"indices must lie in .*got -1"),
         (POINT, np.arange(20) * 1.0, TypeError, "indices must hold integers"),
         (POINT, np.arange(20).reshape(4, 5), ValueError, "indices must be a 1-D array"),
+        # Beyond float32 at the fit's scale: not a fitted row (its content
+        # key overflowed with a RuntimeWarning before), then refused by name.
+        (np.full((2, POINT.shape[1]), 1.4e39), None, ValueError, "X holds values too large"),
     ],
 )
 def test_transform_rejects_bad_input_and_stays_usable(X, indices, error, match):

@@ -111,6 +111,10 @@ def test_cosine_rejects_zero_rows():
         # Beyond float32 at the fit's scale: not a fitted row (its content
         # key overflowed with a RuntimeWarning before), then refused by name.
         (np.full((2, POINT.shape[1]), 1.4e39), None, ValueError, "X holds values too large"),
+        # +inf and -inf in one row: scikit-learn's finiteness check sums to NaN
+        # (a RuntimeWarning before its own error); float16 as the fuzzer found it.
+        (_with(_with(POINT, 0, 0, np.inf), 0, 1, -np.inf).astype(np.float16), None, ValueError,
+         "X contains infinity"),
     ],
 )
 def test_transform_rejects_bad_input_and_stays_usable(X, indices, error, match):

@@ -60,7 +60,7 @@ def error_bound(queries32: np.ndarray, max_bank_norm: float, factor: float) -> n
     return factor * (_row_norms(queries32) + max_bank_norm) ** 2
 
 
-def needs_exact(candidate, estimate, error, lower_sq, k):
+def needs_exact(candidate, estimate, error, lower_sq, k, upper_sq=None, band_only=False):
     """Which candidates need their exact distance.
 
     Outside the error band of the ``k``-th estimate a candidate's rank is
@@ -69,14 +69,25 @@ def needs_exact(candidate, estimate, error, lower_sq, k):
     of them (the float64 re-rank of 20k x 384 took 0.47 s for all, ~0.05 s
     for the band). A row with an estimate within the error of ``lower_sq``
     (a possible copy, or a guard skip) is re-ranked in full.
+
+    ``band_only`` (a caller that takes estimates where the order is
+    certain, see ``NeighborSearch.kneighbors(exact_distances=False)``)
+    re-ranks only the band around the ``k``-th, whose members decide which
+    ``k`` are returned: candidates further below are among the ``k``
+    whatever their exact distance. A row with an estimate within the error
+    of ``upper_sq`` is then re-ranked in full as well.
     """
     est = np.where(candidate, estimate, np.inf)
     width = est.shape[1]
     kth = np.partition(est, k - 1, axis=1)[:, k - 1] if width >= k else \
         np.full(len(est), np.inf)
     band = candidate & (est <= (kth + 2 * error)[:, None])
-    near_lower = (candidate & (est - error[:, None] <= lower_sq[:, None])).any(axis=1)
-    band[near_lower] = candidate[near_lower]
+    in_full = (candidate & (est - error[:, None] <= lower_sq[:, None])).any(axis=1)
+    if band_only:
+        band &= est >= (kth - 2 * error)[:, None]
+        if upper_sq is not None:
+            in_full |= (candidate & (est + error[:, None] >= upper_sq[:, None])).any(axis=1)
+    band[in_full] = candidate[in_full]
     return band
 
 

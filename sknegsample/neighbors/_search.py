@@ -45,6 +45,7 @@ from ._distances import (
 from ._exact import error_bound, estimate_error_factor, exact_sq, needs_exact
 from ._labels import LabelGroups
 from ._result import SearchResult
+from ._shared import shared_block_rows, shared_rows
 from .backends import make_backend
 
 # Extra candidates fetched beyond k so that copies, guard skips and float32
@@ -63,14 +64,6 @@ _FLOOR_OVERFETCH = 12
 # Backends that spread one query call over all cores themselves (torch,
 # faiss' OpenMP): more threads on top would only oversubscribe.
 _SELF_THREADED = ("brute", "faiss_flat", "faiss_ivf")
-
-# Queries per block when the queries are bank rows (bank_row_candidates):
-# four blocks, so that most of the symmetric pairs are scored once (one block
-# would score them all twice), but at least 1024 rows: each block costs a
-# fixed ~1 ms of selection and merging besides its GEMM. Measured on 2k / 5k
-# real pairs x 384, ms: 45 / 290 at 256 rows, 41 / 233 at 512, 38 / 213 at
-# 1024, 39 / 212 at 1250.
-_MIN_SHARED_BLOCK = 1024
 
 
 class NeighborSearch:
@@ -216,7 +209,7 @@ class NeighborSearch:
 
     def kneighbors(self, queries: np.ndarray, k: int, *, query_labels=None,
                    query_classes=None, min_distance=None, max_distance=None,
-                   working_memory=None, bank_rows=None) -> SearchResult:
+                   working_memory=None, bank_rows=None, exact_distances=True) -> SearchResult:
         """Find the ``k`` nearest allowed bank ids of each prepared query.
 
         Parameters
@@ -246,9 +239,16 @@ class NeighborSearch:
             (:meth:`~sknegsample.neighbors.backends.TorchBruteBackend.bank_row_candidates`);
             the answer is the same. Checked, and ignored when the rows,
             labels or classes differ, or a distance guard is set.
+        exact_distances : bool, default=True
+            False: the same ids, but a distance is a float32 estimate where
+            the exact one cannot change which ``k`` are returned, with
+            ``distance_error`` bounding its error per row (order within the
+            bound is the estimate's), for callers that re-rank what they use.
         """
         from ._distributed import kneighbors_on_cluster  # joblib's Dask backend: shard tasks
-        if (on_cluster := kneighbors_on_cluster(self, locals())) is not None:
+        # Shards are merged on their distances: exact ones.
+        if (on_cluster := kneighbors_on_cluster(
+                self, {**locals(), "exact_distances": True})) is not None:
             return on_cluster
         # Queries searched in the bank's scaled float32 units must fit them
         # (prepare_queries checks too; a shard of a sharded bank has its own scale).
@@ -289,18 +289,19 @@ class NeighborSearch:
         # the shared block (used by two rows at once) cannot do: guarded
         # searches take the plain path.
         shared = None if scratch is None or guarded else \
-            self._shared_rows(queries, query_labels, query_classes, bank_rows)
+            shared_rows(self, queries, query_labels, query_classes, bank_rows)
         if shared is not None:
             rows, cols = self._backend_exclusions(query_labels, query_classes)
             start = self.pool_range()[0]
             first = self.backend_.bank_row_candidates(
                 shared[0] - start, shared[1] - start, self._first_fetch(k), rows, cols,
-                scratch, block_rows=min(chunk, max(_MIN_SHARED_BLOCK, -(-n_queries // 4))))
+                scratch, block_rows=shared_block_rows(chunk, n_queries))
 
         def run(sl):
             return self._search_chunk(
                 queries[sl], query_labels[sl], query_classes[sl], lower_sq[sl], upper_sq[sl],
-                k, scratch, None if first is None else (first[0][sl], first[1][sl]))
+                k, scratch, None if first is None else (first[0][sl], first[1][sl]),
+                exact_distances)
 
         if n_threads == 1 or len(slices) == 1:
             parts = [run(sl) for sl in slices]
@@ -308,29 +309,12 @@ class NeighborSearch:
             parts = Parallel(n_jobs=n_threads, prefer="threads")(
                 delayed(run)(sl) for sl in slices
             )
-        return SearchResult(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
+        return SearchResult(*(np.concatenate([p[i] for p in parts]) for i in range(5)))
 
     def _chunk_rows(self, n_queries: int, k: int, working_memory) -> int:
         return search_chunk_rows(self.algorithm_, self.device, self.n_pool_,
                                  self.bank_.shape[1], n_queries, k + _OVERFETCH,
                                  working_memory)
-
-    def _shared_rows(self, queries, query_labels, query_classes,
-                     bank_rows) -> tuple[int, int] | None:
-        """``(start, stop)`` when ``queries`` are those pool rows, with their labels."""
-        if bank_rows is None or not self.backend_.shares_bank_rows:
-            return None
-        start, stop, step = bank_rows.indices(self.n_bank_)
-        pool_start, pool_stop = self.pool_range()
-        if step != 1 or stop - start != queries.shape[0] or stop <= start or \
-                start < pool_start or stop > pool_stop:
-            return None
-        if self.groups_ is not None and not (
-                np.array_equal(query_labels, self.groups_.labels[start:stop])
-                and (self.groups_.extra_ptr is None or np.array_equal(
-                    query_classes, np.arange(start, stop)))):
-            return None
-        return (start, stop) if np.array_equal(queries, self.bank_[start:stop]) else None
 
     def _backend_exclusions(self, query_labels, query_classes):
         """(row, pool-local id) pairs the backend drops before selecting."""
@@ -352,14 +336,15 @@ class NeighborSearch:
         return min(self.n_pool_, k + overfetch)
 
     def _search_chunk(self, queries, query_labels, query_classes, lower_sq, upper_sq, k,
-                      scratch=None, first=None):
+                      scratch=None, first=None, exact_distances=True):
         n_rows = queries.shape[0]
         distances = np.full((n_rows, k), np.inf)
         ids_out = np.full((n_rows, k), -1, dtype=np.int64)
         n_copies = np.zeros(n_rows, dtype=np.int64)
         n_below = np.zeros(n_rows, dtype=np.int64)
+        error_out = np.zeros(n_rows)
         if k == 0 or n_rows == 0:
-            return distances, ids_out, n_copies, n_below
+            return distances, ids_out, n_copies, n_below, error_out
         queries32 = self._to32(queries)
         brute = self.algorithm_ == "brute"
         fetch = self._first_fetch(k, floor=bool((lower_sq > 0).any()))
@@ -400,8 +385,14 @@ class NeighborSearch:
             candidate = fetched
             if self.groups_ is not None:
                 candidate = fetched & ~self.groups_.excluded(labels, classes, ids)
-            exact = exact_sq(self.bank_, queries[todo], ids, needs_exact(
-                candidate, estimate, err, lower_sq[todo], k), scale=self._scale)
+            computed = needs_exact(candidate, estimate, err, lower_sq[todo], k,
+                                   upper_sq[todo], band_only=not exact_distances)
+            exact = exact_sq(self.bank_, queries[todo], ids, computed, scale=self._scale)
+            if not exact_distances:  # the estimate where the rank is certain
+                # (at least 0, as the distance it estimates: nearer, and no NaN
+                # from the square root of a float32 copy's -1e-7).
+                exact = np.where(candidate & ~computed, np.maximum(estimate, 0.0), exact)
+                error_out[todo] = from_scaled_squared(err, self.metric, self._scale)
             # A negative min_distance (lower_sq = -1) admits copies, as
             # documented; tests/neighbors/test_search.py compares with brute force.
             is_copy = candidate & (exact == 0) & (lower_sq[todo, None] >= 0)
@@ -436,7 +427,7 @@ class NeighborSearch:
             n_below[done] = ((is_below & ahead).sum(axis=1) + masked_below)[complete]
             todo = todo[~complete]
             fetch = min(self.n_pool_, 2 * fetch)
-        return distances, ids_out, n_copies, n_below
+        return distances, ids_out, n_copies, n_below, error_out
 
     def _error_bound(self, queries32: np.ndarray) -> np.ndarray:
         """Worst-case bound on a backend's squared-distance error, per row, scaled.

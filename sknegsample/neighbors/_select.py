@@ -41,16 +41,20 @@ def smallest_per_row(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.
         values, cols = torch.topk(scores, min(k, width), dim=1, largest=False, sorted=False)
         return _pad(values, cols, k)
     covered = n_groups * _ROW_GROUP
-    minima = scores[:, :covered].unflatten(1, (n_groups, _ROW_GROUP)).amin(dim=2)
-    _, groups = torch.topk(minima, k, dim=1, largest=False, sorted=False)
-    offsets = torch.arange(_ROW_GROUP, device=scores.device)
-    cols = (groups[:, :, None] * _ROW_GROUP + offsets).flatten(1)
+    grouped = scores[:, :covered].unflatten(1, (n_groups, _ROW_GROUP))
+    _, groups = torch.topk(grouped.amin(dim=2), k, dim=1, largest=False, sorted=False)
+    # The chosen groups' values through an expanded (never materialised)
+    # index, and the tail after the last whole group beside them: building
+    # and concatenating an int64 column index per row instead took 0.37 of
+    # 1.0 s selecting k=37 of 20k x 20k (text.mine_hard_negatives with a margin).
+    inside = torch.gather(grouped, 1, groups[:, :, None].expand(-1, -1, _ROW_GROUP)).flatten(1)
     if covered < width:
-        tail = torch.arange(covered, width, device=scores.device)
-        cols = torch.cat([cols, tail.expand(n_rows, -1)], dim=1)
-    values, pos = torch.topk(torch.gather(scores, 1, cols), k, dim=1, largest=False,
-                             sorted=False)
-    return values, torch.gather(cols, 1, pos)
+        inside = torch.cat([inside, scores[:, covered:]], dim=1)
+    values, pos = torch.topk(inside, k, dim=1, largest=False, sorted=False)
+    in_group = pos < k * _ROW_GROUP
+    group_cols = torch.gather(groups, 1, (pos // _ROW_GROUP).clamp(max=k - 1)) * _ROW_GROUP + \
+        pos % _ROW_GROUP
+    return values, torch.where(in_group, group_cols, pos - k * _ROW_GROUP + covered)
 
 
 def smallest_per_column(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

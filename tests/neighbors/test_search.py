@@ -449,6 +449,37 @@ def test_window_equals_float64_brute_force(algorithm, metric, magnitude):
                                           skipped[floored])
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("algorithm", EXACT)
+def test_estimated_distances_keep_the_exact_ids(algorithm, metric):
+    # exact_distances=False: the same k ids (as a set; the order within the
+    # error bound is the estimate's), each distance within distance_error of
+    # the float64 one, the k-th exact; with labels, floors and ceilings.
+    _needs(algorithm)
+    rng = np.random.RandomState(5)
+    search, prepared, labels, queries, query_labels, scale = _labelled_queries(
+        _clustered_data(n_bank=400), metric, algorithm, rng, step=2, group=4,
+        unlabelled=5, first=40)
+    lower = rng.uniform(-0.2, 0.8, size=len(queries)) * scale
+    upper = np.where(np.arange(len(queries)) % 3, np.inf, 2.0 * scale)
+    for k in (1, 7, 37):
+        for kwargs in ({}, {"query_labels": query_labels, "min_distance": lower,
+                            "max_distance": upper}):
+            exact = search.kneighbors(queries, k, **kwargs)
+            estimated = search.kneighbors(queries, k, exact_distances=False, **kwargs)
+            np.testing.assert_array_equal(np.sort(estimated.ids, axis=1),
+                                          np.sort(exact.ids, axis=1))
+            np.testing.assert_array_equal(estimated.n_below, exact.n_below)
+            np.testing.assert_array_equal(estimated.n_copies, exact.n_copies)
+            assert (estimated.distance_error > 0).all()
+            assert not exact.distance_error.any()
+            truth = search.pair_distances(queries, estimated.ids)
+            found = estimated.ids >= 0
+            gap = np.abs(np.where(found, estimated.distances - truth, 0.0))
+            assert (gap <= estimated.distance_error[:, None]).all()
+            np.testing.assert_array_equal(estimated.distances[:, -1], exact.distances[:, -1])
+
+
 def test_floor_selection_skips_counts_and_pads():
     """The backend's own contract: k nearest inside the window, the skipped counted."""
     # Integer coordinates: every squared distance is exact in float32.

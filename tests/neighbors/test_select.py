@@ -56,6 +56,24 @@ def test_smallest_per_column_equals_a_full_sort(n_rows, k, kind):
     _check_rows(values.T.copy(), out_values, out_rows, k)
 
 
+@pytest.mark.parametrize("kind", ["normal", "ties", "inf"])
+@pytest.mark.parametrize("width", [9999, 10000, 10047])
+def test_many_groups_and_a_tail(width, kind):
+    # k=37 of ~10k columns: the two-stage path with 156-157 groups, the
+    # tail after the last whole group (15, 0 or 62 columns) beside them.
+    values = _block(5, width, seed=width, kind=kind)
+    values[1, -3:] = -10.0  # the smallest sit in the tail
+    _check_rows(values, *smallest_per_row(torch.from_numpy(values), 37), 37)
+
+
+def test_int32_views_select_like_floats():
+    # The floor selection reads float blocks as int32 (_select_above_floor).
+    values = _block(4, 10047, seed=2, kind="normal")
+    as_int = values.view(np.int32)
+    out_values, out_cols = smallest_per_row(torch.from_numpy(as_int), 37)
+    _check_rows(as_int, out_values, out_cols, 37)
+
+
 def test_strided_views_are_read_in_place():
     # Blocks are views into a larger buffer (a slice of columns, of rows).
     buffer = _block(64, 500, seed=3, kind="normal")

@@ -134,6 +134,13 @@ def compare_with_st(point, counter, repeat):
         "ours relative_margin=0.05": lambda: mine_hard_negatives(
             ds, anchor_embeddings=unit["point"], positive_embeddings=unit["counter"],
             relative_margin=0.05, **common),
+        # The sampler's own guard on the same job: counters only, cosine,
+        # fit(point, counter).transform(point) (ST's relative_margin=0.05 is
+        # positive_margin=0.95 on unit rows).
+        "sampler positive_margin=0.95": lambda: _mine(
+            unit["point"], unit["counter"], None,
+            {"random_rate": 0.0, "random_state": 0, "metric": "cosine",
+             "negative_pool": "counters", "positive_margin": 0.95}),
     }
     times = {name: [] for name in runs}
     for _ in range(repeat):

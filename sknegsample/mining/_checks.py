@@ -70,12 +70,24 @@ def warn_scale_mismatch(point: np.ndarray, counter: np.ndarray) -> None:
             GuardScaleWarning, stacklevel=4)
 
 
+# Rows whose norms estimate the median for the 10x test: an evenly spaced
+# sample (the median of 4096 norms is within a few percent of the whole's;
+# all 12k x 384 docstring rows of both sides took 0.22 s of a 2.2 s fit +
+# transform).
+_SCALE_SAMPLE = 4096
+
+
 def _median_log2_norm(rows) -> float:
     """log2 of the median row norm, in row blocks (no float64 copy of a matrix or file).
 
     Each block is divided by a power of two near its largest entry (exact), so
-    no square overflows or underflows; all-zero rows give ``-inf``.
+    no square overflows or underflows; all-zero rows give ``-inf``. At most
+    ``_SCALE_SAMPLE`` evenly spaced rows are read from memory; rows on disk
+    are read in order, block by block (scattered reads of a file bring far
+    more of it into memory than they use).
     """
+    if type(rows) is np.ndarray:
+        rows = rows[::-(-rows.shape[0] // _SCALE_SAMPLE)]
     step = chunk_rows(8 * rows.shape[1], rows.shape[0])
     logs = []
     for start in range(0, rows.shape[0], step):

@@ -48,9 +48,15 @@ def _problem(seed):
     return queries, corpus, np.arange(n_queries + 1), pos_ids, kwargs
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_estimated_pool_mines_what_the_exact_pool_mines(seed, monkeypatch):
+@pytest.mark.parametrize("algorithm, seed", [("brute", seed) for seed in range(40)] + [
+    (algorithm, seed) for algorithm in ("ball_tree", "kd_tree", "faiss_flat", "hnswlib")
+    for seed in range(4)])
+def test_estimated_pool_mines_what_the_exact_pool_mines(algorithm, seed, monkeypatch):
+    # Any backend's estimates (trees: float64; faiss, hnswlib: their own float32).
+    if algorithm in ("faiss_flat", "hnswlib"):
+        pytest.importorskip(algorithm.split("_")[0])
     queries, corpus, pos_ptr, pos_ids, kwargs = _problem(seed)
+    kwargs["algorithm"] = algorithm
     estimated = mine_window(queries, corpus, pos_ptr, pos_ids, **kwargs)
     search = NeighborSearch.kneighbors
     monkeypatch.setattr(NeighborSearch, "kneighbors", lambda self, *args, **kw: search(

@@ -123,11 +123,10 @@ def mine_window(queries, corpus, pos_ptr, pos_ids, *, range_min, range_max, max_
         scores[is_positive(pkeys, np.arange(n_queries), ids, n_corpus)] = -np.inf
     stats["copies"] = int((copies & np.isfinite(scores)).sum())
     scores[copies] = -np.inf
-    for threshold in _thresholds(positive_scores, pos_ptr, absolute_margin, relative_margin,
-                                 max_score, min_score):
-        pool.refine_near(threshold)  # each rule's decision is made on exact scores
+    # Each rule's decision is made on exact scores near its threshold.
     _strike_out(scores, positive_scores, pos_ptr, stats, absolute_margin=absolute_margin,
-                relative_margin=relative_margin, max_score=max_score, min_score=min_score)
+                relative_margin=relative_margin, max_score=max_score, min_score=min_score,
+                refine_near=pool.refine_near)
     # The window positions used are in exact order: the first range_min +
     # num_negatives for "top", all of them when drawn from or capped.
     used = range_max if sampling_strategy == "random" or max_negative_uses is not None \
@@ -228,45 +227,42 @@ class _PoolScores:
         self.refine(live & (self.scores >= (nth - 2 * self.error)[:, None]))
 
 
-def _thresholds(positive_scores, pos_ptr, absolute_margin, relative_margin, max_score,
-                min_score):
-    """The score each active rule compares against, per query (see _strike_out)."""
-    hardest = np.minimum.reduceat(positive_scores, pos_ptr[:-1]) \
-        if absolute_margin is not None or relative_margin is not None else None
-    if absolute_margin is not None:
-        yield hardest - absolute_margin
-    if relative_margin is not None:
-        yield hardest - np.abs(hardest) * relative_margin
-    for limit in (max_score, min_score):
-        if limit is not None:
-            yield limit
-
-
 def _strike_out(scores, positive_scores, pos_ptr, stats, *, absolute_margin, relative_margin,
-                max_score, min_score):
-    """ST's margin and score rules, counted the way ST counts them."""
+                max_score, min_score, refine_near=None):
+    """ST's margin and score rules, counted the way ST counts them.
+
+    ``refine_near(threshold)``, when given, is called before each rule
+    compares ``scores`` with its threshold (a per-query array or a number),
+    to make the scores near it exact (:meth:`_PoolScores.refine_near`).
+    """
+    refine_near = refine_near or (lambda threshold: None)
     n_candidates = scores.size
     if absolute_margin is not None or relative_margin is not None:
         # ST's choice with several positives: the hardest (lowest-scored) one.
         hardest = np.minimum.reduceat(positive_scores, pos_ptr[:-1])[:, None]
         if absolute_margin is not None:
+            refine_near(hardest[:, 0] - absolute_margin)
             removed = scores + absolute_margin > hardest
             scores[removed] = -np.inf
             stats["absolute_margin"] = int(removed.sum())
             stats["absolute_margin_ratio"] = stats["absolute_margin"] / n_candidates
             n_candidates -= stats["absolute_margin"]
         if relative_margin is not None:
-            removed = scores > hardest - np.abs(hardest) * relative_margin
+            threshold = hardest - np.abs(hardest) * relative_margin
+            refine_near(threshold[:, 0])
+            removed = scores > threshold
             scores[removed] = -np.inf
             stats["relative_margin"] = int(removed.sum())
             stats["relative_margin_ratio"] = stats["relative_margin"] / max(n_candidates, 1)
             n_candidates -= stats["relative_margin"]
     if max_score is not None:
+        refine_near(max_score)
         removed = scores > max_score
         scores[removed] = -np.inf
         stats["max_score"] = int(removed.sum())
         stats["max_score_ratio"] = stats["max_score"] / max(n_candidates, 1)
     if min_score is not None:
+        refine_near(min_score)
         removed = (scores < min_score) & np.isfinite(scores)  # live cells, as ST counts
         scores[removed] = -np.inf
         stats["min_score"] = int(removed.sum())

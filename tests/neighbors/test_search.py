@@ -462,19 +462,25 @@ def test_estimated_distances_keep_the_exact_ids(algorithm, metric):
         unlabelled=5, first=40)
     lower = rng.uniform(-0.2, 0.8, size=len(queries)) * scale
     upper = np.where(np.arange(len(queries)) % 3, np.inf, 2.0 * scale)
+    no_labels = np.full(len(queries), -1)
     for k in (1, 7, 37):
         for kwargs in ({}, {"query_labels": query_labels, "min_distance": lower,
                             "max_distance": upper}):
             exact = search.kneighbors(queries, k, **kwargs)
             estimated = search.kneighbors(queries, k, exact_distances=False, **kwargs)
+            _, reference_ids, _ = _reference_in_window(
+                prepared, queries, k, metric, labels, kwargs.get("query_labels", no_labels),
+                kwargs.get("min_distance", np.zeros(len(queries))),
+                kwargs.get("max_distance", np.full(len(queries), np.inf)))
             np.testing.assert_array_equal(np.sort(estimated.ids, axis=1),
-                                          np.sort(exact.ids, axis=1))
+                                          np.sort(reference_ids, axis=1))
             np.testing.assert_array_equal(estimated.n_below, exact.n_below)
             np.testing.assert_array_equal(estimated.n_copies, exact.n_copies)
             assert (estimated.distance_error > 0).all()
             assert not exact.distance_error.any()
-            truth = search.pair_distances(queries, estimated.ids)
             found = estimated.ids >= 0
+            truth = np.take_along_axis(_float64_distances(prepared, queries, metric),
+                                       np.where(found, estimated.ids, 0), axis=1)
             gap = np.abs(np.where(found, estimated.distances - truth, 0.0))
             assert (gap <= estimated.distance_error[:, None]).all()
             np.testing.assert_array_equal(estimated.distances[:, -1], exact.distances[:, -1])
